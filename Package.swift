@@ -1,0 +1,32 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "lora-workbench",
+    platforms: [.macOS(.v14)],
+    products: [.executable(name: "lora", targets: ["LoRACLI"])],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Kernels", dependencies: ["CBLAS"]),
+        .target(name: "Formats"),
+        .target(name: "Tokenizers", dependencies: ["Formats"]),
+        .target(name: "Models", dependencies: ["Kernels", "Formats"]),
+        .target(name: "Inference", dependencies: ["Models", "Kernels", "Formats", "Tokenizers"]),
+        .executableTarget(
+            name: "LoRACLI",
+            dependencies: [
+                "Inference", "Models", "Formats", "Tokenizers", "Kernels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "TestSupport", dependencies: ["Kernels", "Formats", "Models"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Kernels", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Models", "Tokenizers", "TestSupport"]),
+    ]
+)

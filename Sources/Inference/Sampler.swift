@@ -1,0 +1,89 @@
+import Foundation
+
+/// How the next token is picked from logits: greedy (temperature 0) or sampled with
+/// temperature, top-k and top-p (nucleus), reproducibly from a seed.
+public struct SamplingParameters: Sendable, Equatable {
+    public var temperature: Float
+    public var topK: Int
+    public var topP: Float
+    public var seed: UInt64
+
+    public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64 = 0) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.seed = seed
+    }
+}
+
+public struct Sampler {
+    public let parameters: SamplingParameters
+    private var rng: SplitMix64
+
+    public init(_ parameters: SamplingParameters) {
+        self.parameters = parameters
+        rng = SplitMix64(seed: parameters.seed)
+    }
+
+    /// logits: [V]
+    public mutating func next(_ logits: [Float]) -> Int {
+        if parameters.temperature <= 0 { return Self.argmax(logits) }
+        // Candidates by descending logit; top-k first, then the smallest prefix whose
+        // probability reaches top-p (as transformers' TopK then TopP warpers).
+        var order = Array(logits.indices)
+        let k = parameters.topK > 0 ? min(parameters.topK, logits.count) : logits.count
+        if k < logits.count {
+            order = Array(order.sorted { logits[$0] > logits[$1] }.prefix(k))
+        } else {
+            order.sort { logits[$0] > logits[$1] }
+        }
+        let maximum = logits[order[0]]
+        var probabilities = order.map { Double(expf((logits[$0] - maximum) / parameters.temperature)) }
+        let total = probabilities.reduce(0, +)
+        probabilities = probabilities.map { $0 / total }
+        var kept = probabilities.count
+        if parameters.topP < 1 {
+            var cumulative = 0.0
+            for (i, p) in probabilities.enumerated() {
+                cumulative += p
+                if cumulative >= Double(parameters.topP) {
+                    kept = i + 1
+                    break
+                }
+            }
+        }
+        let keptTotal = probabilities[0..<kept].reduce(0, +)
+        var threshold = rng.nextDouble() * keptTotal
+        for i in 0..<kept {
+            threshold -= probabilities[i]
+            if threshold <= 0 { return order[i] }
+        }
+        return order[kept - 1]
+    }
+
+    /// Index of the largest logit; the first on ties, as `torch.argmax`.
+    public static func argmax(_ logits: [Float]) -> Int {
+        var best = 0
+        for i in logits.indices where logits[i] > logits[best] { best = i }
+        return best
+    }
+}
+
+/// A small, fast, seedable generator (Steele et al., SplitMix64), so sampled output is
+/// reproducible across runs and platforms.
+struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}

@@ -1,0 +1,16 @@
+import CBLAS
+
+/// Dimension letters used in every kernel signature (llm.c's convention):
+/// `T` tokens, `C` hidden size, `H` query heads, `Hkv` key/value heads, `D` head dimension,
+/// `F` feed-forward size, `V` vocabulary, `R` LoRA rank, `L` layers.
+///
+/// Matrices are row-major `[rows, columns]` Float32 buffers. Weight matrices use the
+/// Hugging Face layout `[out, in]`, so a projection is `y = x · Wᵀ`.
+public enum BLAS {
+    /// OpenBLAS worker threads for every following GEMM/GEMV call.
+    public static func setThreadCount(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+}

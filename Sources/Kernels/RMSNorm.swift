@@ -1,0 +1,19 @@
+/// Root-mean-square layer norm (Llama's `LlamaRMSNorm`): out = x / sqrt(mean(x²) + eps) · weight.
+public enum RMSNorm {
+    /// x, out: [T, C]  weight: [C]  rstd (saved for backward, optional): [T]
+    public static func forward(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+        rstd: UnsafeMutablePointer<Float>? = nil, T: Int, C: Int, eps: Float
+    ) {
+        for t in 0..<T {
+            let row = x + t * C
+            // Sum of squares in Double: C is small and this keeps the norm independent of order.
+            var sum: Double = 0
+            for c in 0..<C { sum += Double(row[c]) * Double(row[c]) }
+            let scale = Float(1 / (sum / Double(C) + Double(eps)).squareRoot())
+            rstd?[t] = scale
+            let o = out + t * C
+            for c in 0..<C { o[c] = row[c] * scale * weight[c] }
+        }
+    }
+}

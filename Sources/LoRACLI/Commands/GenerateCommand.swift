@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Inference
+import Tokenizers
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate", abstract: "Generate text from a prompt, streaming tokens as they come.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var sampling: SamplingOptions
+
+    @Option(name: .long, help: "The prompt text.")
+    var prompt: String
+
+    @Flag(name: .long, help: "Wrap the prompt as a user message in the model's chat template.")
+    var chat = false
+
+    @Option(name: .long, help: "System message for --chat (default: the template's own).")
+    var system: String?
+
+    @Option(name: .long, help: "Maximum number of new tokens.")
+    var maxTokens: Int = 128
+
+    @Flag(name: .long, help: "Print token counts and speed to standard error at the end.")
+    var verbose = false
+
+    func validate() throws {
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        if system != nil && !chat { throw ValidationError("--system needs --chat") }
+    }
+
+    func run() throws {
+        let languageModel = try modelOptions.load()
+        let ids: [Int]
+        if chat {
+            var messages: [ChatMessage] = []
+            if let system { messages.append(ChatMessage(role: "system", content: system)) }
+            messages.append(ChatMessage(role: "user", content: prompt))
+            ids = try languageModel.chatPrompt(messages)
+        } else {
+            ids = languageModel.tokenizer.encode(prompt)
+        }
+        let start = Date()
+        let result = try Generator(languageModel).generate(prompt: ids, maxTokens: maxTokens, sampling: sampling.parameters) { piece in
+            FileHandle.standardOutput.write(Data(piece.utf8))
+            return true
+        }
+        FileHandle.standardOutput.write(Data("\n".utf8))
+        if verbose {
+            let seconds = Date().timeIntervalSince(start)
+            let line = "prompt \(result.promptTokens) tokens, generated \(result.tokens.count) tokens in \(String(format: "%.2f", seconds)) s\n"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct LoRATool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lora",
+        abstract: "A LoRA fine-tuning workbench for Llama-family models on the CPU.",
+        subcommands: [GenerateCommand.self, InfoCommand.self, BenchCommand.self]
+    )
+}
