@@ -23,7 +23,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", dependencies: ["Kernels", "Formats", "Models"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Kernels", "TestSupport"]),

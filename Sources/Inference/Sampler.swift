@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// How the next token is picked from logits: greedy (temperature 0) or sampled with
 /// temperature, top-k and top-p (nucleus), reproducibly from a seed.
@@ -18,11 +19,11 @@ public struct SamplingParameters: Sendable, Equatable {
 
 public struct Sampler {
     public let parameters: SamplingParameters
-    private var rng: SplitMix64
+    private var rng: SeededRandom
 
     public init(_ parameters: SamplingParameters) {
         self.parameters = parameters
-        rng = SplitMix64(seed: parameters.seed)
+        rng = SeededRandom(seed: parameters.seed)
     }
 
     /// logits: [V]
@@ -67,23 +68,4 @@ public struct Sampler {
         for i in logits.indices where logits[i] > logits[best] { best = i }
         return best
     }
-}
-
-/// A small, fast, seedable generator (Steele et al., SplitMix64), so sampled output is
-/// reproducible across runs and platforms.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

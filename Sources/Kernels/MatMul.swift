@@ -18,8 +18,8 @@ public enum MatMul {
         }
     }
 
-    /// The triple loop `forward` must agree with; tests only.
-    static func reference(_ x: [Float], _ weight: [Float], T: Int, K: Int, N: Int) -> [Float] {
+    /// The triple loop `forward` must agree with (checked by the tests), in Double.
+    public static func reference(_ x: [Float], _ weight: [Float], T: Int, K: Int, N: Int) -> [Float] {
         var y = [Float](repeating: 0, count: T * N)
         for t in 0..<T {
             for n in 0..<N {

@@ -4,7 +4,7 @@ public struct LayerWeights: Sendable {
     private let tensors: [[Float]]
 
     /// `tensors` in `LayerTensor.allCases` order.
-    init(_ tensors: [[Float]]) {
+    public init(_ tensors: [[Float]]) {
         precondition(tensors.count == LayerTensor.allCases.count)
         self.tensors = tensors
     }

@@ -1,0 +1,62 @@
+import Foundation
+
+/// Locates the golden fixtures, the default model and the package root for tests.
+public enum Fixtures {
+    /// The package root, derived from this file's location (Sources/TestSupport/Fixtures.swift).
+    public static let packageRoot: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }()
+
+    /// `$LORA_FIXTURES` when set, else `../shared/fixtures/smollm2` beside the package.
+    public static let directory: String = {
+        if let path = ProcessInfo.processInfo.environment["LORA_FIXTURES"], !path.isEmpty { return path }
+        return URL(fileURLWithPath: packageRoot).deletingLastPathComponent()
+            .appendingPathComponent("shared/fixtures/smollm2").path
+    }()
+
+    /// `$LORA_MODEL` when set, else the model `scripts/setup` fetches.
+    public static let modelPath: String = {
+        if let path = ProcessInfo.processInfo.environment["LORA_MODEL"], !path.isEmpty { return path }
+        return "\(packageRoot)/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }()
+
+    public struct Missing: Error, CustomStringConvertible {
+        public let path: String
+        public var description: String { "\(path) is missing (run scripts/setup; set LORA_FIXTURES / LORA_MODEL)" }
+    }
+
+    public static func path(_ name: String) throws -> String {
+        let path = "\(directory)/\(name)"
+        guard FileManager.default.fileExists(atPath: path) else { throw Missing(path: path) }
+        return path
+    }
+
+    public static func json(_ name: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: try path(name)))
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    }
+
+    /// One JSON object per non-empty line.
+    public static func jsonLines(_ name: String) throws -> [[String: Any]] {
+        let text = try String(contentsOfFile: try path(name), encoding: .utf8)
+        return try text.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
+        }
+    }
+
+    /// A little-endian Float32 file.
+    public static func floats(_ name: String) throws -> [Float] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: try path(name)))
+        return data.withUnsafeBytes { raw in
+            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+        }
+    }
+
+    /// A fresh temporary directory, removed by the caller with `FileManager.removeItem`.
+    public static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "lora-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}

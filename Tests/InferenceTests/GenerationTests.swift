@@ -1,0 +1,81 @@
+import Foundation
+import Inference
+import Testing
+import TestSupport
+import Tokenizers
+
+enum SharedLanguageModel {
+    static let model = Result { try LanguageModel.load(path: Fixtures.modelPath) }
+}
+
+struct GenerationTests {
+    /// Greedy continuations from transformers, token for token (it was not told to stop at
+    /// <|im_end|>, so neither are we here).
+    @Test func greedyGenerationsMatchTransformers() throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        let cases = try Fixtures.jsonLines("generate.jsonl")
+        #expect(cases.count >= 3)
+        for entry in cases {
+            let prompt = try #require(entry["prompt_ids"] as? [Int])
+            let expected = try #require(entry["new_ids"] as? [Int])
+            let result = try Generator(languageModel).generate(prompt: prompt, maxTokens: expected.count, stopAtStopTokens: false)
+            #expect(result.tokens == expected, "prompt \(prompt)")
+        }
+    }
+
+    @Test func chatAnswerStopsAtEndOfTurn() throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        let prompt = try languageModel.chatPrompt([ChatMessage(role: "user", content: "What is the capital of France?")])
+        var streamed = ""
+        let result = try Generator(languageModel).generate(prompt: prompt, maxTokens: 32) { piece in
+            streamed += piece
+            return true
+        }
+        #expect(result.tokens == [504, 3575, 282, 4649, 314, 7042, 30, 2])
+        #expect(result.stoppedAtStopToken)
+        #expect(result.text == "The capital of France is Paris.")
+        #expect(streamed == result.text)
+    }
+
+    @Test func emptyPromptIsAnError() throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        #expect(throws: (any Error).self) { try Generator(languageModel).generate(prompt: [], maxTokens: 4) }
+    }
+
+    @Test func missingModelFileIsNamed() {
+        do {
+            _ = try LanguageModel.load(path: "/nonexistent/model.gguf")
+            Issue.record("loaded a missing file")
+        } catch {
+            #expect("\(error)".contains("/nonexistent/model.gguf"))
+        }
+    }
+}
+
+struct SamplerTests {
+    let logits: [Float] = [1.0, 3.0, 2.5, -1.0, 0.0]
+
+    @Test func greedyIsArgmaxFirstOnTies() {
+        var sampler = Sampler(SamplingParameters())
+        #expect(sampler.next(logits) == 1)
+        #expect(Sampler.argmax([2, 5, 5, 1]) == 1)
+    }
+
+    @Test func seededSamplingIsReproducible() {
+        let parameters = SamplingParameters(temperature: 1.0, seed: 42)
+        var a = Sampler(parameters), b = Sampler(parameters)
+        let first = (0..<50).map { _ in a.next(logits) }
+        #expect(first == (0..<50).map { _ in b.next(logits) })
+        #expect(Set(first).count > 1, "temperature 1 should visit several tokens")
+    }
+
+    @Test func topKAndTopPRestrictCandidates() {
+        var topK = Sampler(SamplingParameters(temperature: 1.0, topK: 2, seed: 1))
+        #expect(Set((0..<200).map { _ in topK.next(logits) }).isSubset(of: [1, 2]))
+        var top1 = Sampler(SamplingParameters(temperature: 5.0, topK: 1, seed: 1))
+        #expect((0..<50).allSatisfy { _ in top1.next(logits) == 1 })
+        // p(1) ≈ 0.55, p(2) ≈ 0.34 at temperature 1: top-p 0.6 keeps exactly those two.
+        var topP = Sampler(SamplingParameters(temperature: 1.0, topP: 0.6, seed: 3))
+        #expect(Set((0..<300).map { _ in topP.next(logits) }) == [1, 2])
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+import Kernels
+
+struct MatMulTests {
+    @Test(arguments: [(1, 7, 5), (3, 16, 9), (33, 64, 17)])
+    func sgemmMatchesTripleLoop(shape: (Int, Int, Int)) {
+        let (T, K, N) = shape
+        var rng = SeededRandom(seed: 1)
+        let x = (0..<(T * K)).map { _ in rng.uniform(-1, 1) }
+        let w = (0..<(N * K)).map { _ in rng.uniform(-1, 1) }
+        var y = [Float](repeating: 0, count: T * N)
+        MatMul.forward(x, w, &y, T: T, K: K, N: N)
+        let reference = MatMul.reference(x, w, T: T, K: K, N: N)
+        for i in y.indices { #expect(abs(y[i] - reference[i]) < 1e-4) }
+        // accumulate adds onto what is there
+        MatMul.forward(x, w, &y, T: T, K: K, N: N, accumulate: true)
+        for i in y.indices { #expect(abs(y[i] - 2 * reference[i]) < 2e-4) }
+    }
+}
+
+struct RoPETests {
+    @Test func rotatesHalvesByPositionAngle() {
+        let D = 8, heads = 2, T = 3
+        var rng = SeededRandom(seed: 2)
+        let original = (0..<(T * heads * D)).map { _ in rng.uniform(-1, 1) }
+        var x = original
+        let positions = [0, 5, 300]
+        RoPE(headDim: D, base: 10000).forward(&x, positions: positions, T: T, heads: heads)
+        for t in 0..<T {
+            for h in 0..<heads {
+                for i in 0..<(D / 2) {
+                    let angle = Double(positions[t]) * pow(10000, -Double(2 * i) / Double(D))
+                    let a = Double(original[(t * heads + h) * D + i]), b = Double(original[(t * heads + h) * D + i + D / 2])
+                    #expect(abs(Double(x[(t * heads + h) * D + i]) - (a * cos(angle) - b * sin(angle))) < 1e-4)
+                    #expect(abs(Double(x[(t * heads + h) * D + i + D / 2]) - (b * cos(angle) + a * sin(angle))) < 1e-4)
+                }
+            }
+        }
+    }
+}
+
+struct AttentionTests {
+    /// Naive causal GQA attention in Double.
+    static func reference(q: [Float], k: [Float], v: [Float], T: Int, H: Int, Hkv: Int, D: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: T * H * D)
+        for t in 0..<T {
+            for h in 0..<H {
+                let g = h / (H / Hkv)
+                var scores = (0...t).map { s in
+                    (0..<D).reduce(0.0) { $0 + Double(q[(t * H + h) * D + $1]) * Double(k[(s * Hkv + g) * D + $1]) } / Double(D).squareRoot()
+                }
+                let m = scores.max()!
+                scores = scores.map { exp($0 - m) }
+                let total = scores.reduce(0, +)
+                for d in 0..<D {
+                    out[(t * H + h) * D + d] = Float((0...t).reduce(0.0) { $0 + scores[$1] / total * Double(v[($1 * Hkv + g) * D + d]) })
+                }
+            }
+        }
+        return out
+    }
+
+    @Test func prefillAndDecodePathsMatchReference() {
+        let T = 6, H = 4, Hkv = 2, D = 8
+        var rng = SeededRandom(seed: 3)
+        let q = (0..<(T * H * D)).map { _ in rng.uniform(-1, 1) }
+        let k = (0..<(T * Hkv * D)).map { _ in rng.uniform(-1, 1) }
+        let v = (0..<(T * Hkv * D)).map { _ in rng.uniform(-1, 1) }
+        let expected = Self.reference(q: q, k: k, v: v, T: T, H: H, Hkv: Hkv, D: D)
+
+        // All T queries at once (GEMM path).
+        var out = [Float](repeating: 0, count: T * H * D)
+        var scratch = [Float](repeating: 0, count: T * T)
+        Attention.forward(q: q, kCache: k, vCache: v, out: &out, scratch: &scratch, T: T, past: 0, H: H, Hkv: Hkv, D: D)
+        for i in out.indices { #expect(abs(out[i] - expected[i]) < 1e-5) }
+
+        // One query at a time against the growing cache (decode path).
+        for t in 0..<T {
+            var row = [Float](repeating: 0, count: H * D)
+            Attention.forward(
+                q: Array(q[(t * H * D)..<((t + 1) * H * D)]), kCache: k, vCache: v, out: &row, scratch: &scratch,
+                T: 1, past: t, H: H, Hkv: Hkv, D: D)
+            for i in 0..<(H * D) { #expect(abs(row[i] - expected[t * H * D + i]) < 1e-5) }
+        }
+    }
+}
+
+struct NormTests {
+    @Test func rmsNormMatchesDefinition() {
+        let x: [Float] = [1, -2, 3, 0.5, 4, -1]
+        let weight: [Float] = [1, 0.5, 2]
+        var out = [Float](repeating: 0, count: 6)
+        var rstd = [Float](repeating: 0, count: 2)
+        RMSNorm.forward(x, weight: weight, out: &out, rstd: &rstd, T: 2, C: 3, eps: 1e-5)
+        for t in 0..<2 {
+            let row = x[(t * 3)..<(t * 3 + 3)]
+            let r = 1 / ((row.map { $0 * $0 }.reduce(0, +) / 3) + 1e-5).squareRoot()
+            #expect(abs(rstd[t] - r) < 1e-6)
+            for c in 0..<3 { #expect(abs(out[t * 3 + c] - x[t * 3 + c] * r * weight[c]) < 1e-6) }
+        }
+    }
+
+    @Test func softmaxIsStableForLargeLogits() {
+        var x: [Float] = [1000, 1001, 999]
+        Softmax.forward(&x, count: 3)
+        #expect(abs(x.reduce(0, +) - 1) < 1e-6)
+        #expect(x[1] > x[0] && x[0] > x[2])
+        #expect(abs(Softmax.logSumExp([1000, 1000], count: 2) - (1000 + log(2.0))) < 1e-9)
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Formats
+import Kernels
+import Models
+import Testing
+import TestSupport
+
+/// The real model, loaded once for every test in this target.
+enum SharedModel {
+    static let model = Result { LlamaModel(weights: try LlamaWeights(gguf: GGUFFile(path: Fixtures.modelPath))) }
+}
+
+/// Every position's top-10 logits and logsumexp, and the full last row, against transformers
+/// running the same dequantized weights in float32.
+struct LogitsFixtureTests {
+    @Test func fixturesArePresent() throws {
+        #expect(try Fixtures.jsonLines("logits.jsonl").count >= 4, "logits.jsonl under \(Fixtures.directory)")
+    }
+
+    @Test(arguments: 0..<4)
+    func logitsMatchTransformers(index: Int) throws {
+        let model = try SharedModel.model.get()
+        let cases = try Fixtures.jsonLines("logits.jsonl")
+        let entry = try #require(cases.count > index ? cases[index] : nil)
+        let ids = try #require(entry["ids"] as? [Int])
+        let logsumexp = try #require(entry["logsumexp"] as? [Double])
+        let top10 = try #require(entry["top10"] as? [[[Double]]])
+        let V = model.config.vocabSize
+        let logits = try model.forward(ids, cache: KVCache(config: model.config, capacity: ids.count), logits: .all)
+        for t in 0..<ids.count {
+            let row = Array(logits[(t * V)..<((t + 1) * V)])
+            let lse = row.withUnsafeBufferPointer { Softmax.logSumExp($0.baseAddress!, count: V) }
+            #expect(abs(lse - logsumexp[t]) < Double(Tolerance.logits), "position \(t) logsumexp")
+            for pair in top10[t] {
+                let id = Int(pair[0])
+                #expect(abs(row[id] - Float(pair[1])) < Tolerance.logits, "position \(t) id \(id)")
+            }
+            // Top-10 ids agree except where two logits are within tolerance of each other.
+            let ours = row.indices.sorted { row[$0] > row[$1] }.prefix(10)
+            for (rank, (mine, theirs)) in zip(ours, top10[t]).enumerated() where mine != Int(theirs[0]) {
+                #expect(abs(row[mine] - Float(theirs[1])) < 2 * Tolerance.logits, "position \(t) rank \(rank)")
+            }
+        }
+        let file = try #require(entry["last_logits_f32"] as? String)
+        let lastRow = try Fixtures.floats(file)
+        let ours = Array(logits[((ids.count - 1) * V)...])
+        let worst = maxAbsDifference(ours, lastRow)
+        #expect(worst.value < Tolerance.logits, "last row: max |Δ| \(worst.value) at id \(worst.index)")
+    }
+
+    @Test func capitalOfFranceFigures() throws {
+        let model = try SharedModel.model.get()
+        let chat = try #require(try Fixtures.jsonLines("chat.jsonl").first?["ids"] as? [Int])
+        let logits = try model.forward(chat, cache: KVCache(config: model.config, capacity: chat.count))
+        let order = logits.indices.sorted { logits[$0] > logits[$1] }
+        #expect(order[0] == 504 && abs(logits[504] - 25.325) < 2e-3)
+        #expect(order[1] == 60 && abs(logits[60] - 25.243) < 2e-3)
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Formats
+import Testing
+import TestSupport
+import Tokenizers
+
+/// The model's tokenizer, read once from the GGUF for every test in this target.
+enum SharedTokenizer {
+    static let gguf = Result { try GGUFFile(path: Fixtures.modelPath) }
+    static let tokenizer = Result { try BPETokenizer(gguf: gguf.get()) }
+}
+
+struct TokenizerFixtureTests {
+    @Test func everyFixtureTextTokenizesAndDecodesLikeHuggingFace() throws {
+        let tokenizer = try SharedTokenizer.tokenizer.get()
+        let cases = try Fixtures.jsonLines("tokenize.jsonl")
+        #expect(cases.count > 10)
+        for entry in cases {
+            let text = try #require(entry["text"] as? String)
+            let ids = try #require(entry["ids"] as? [Int])
+            #expect(tokenizer.encode(text) == ids, "text: \(text.debugDescription)")
+            #expect(try tokenizer.decode(ids) == entry["decoded"] as? String, "ids: \(ids)")
+        }
+    }
+
+    @Test func figuresFromTheIssueHold() throws {
+        let tokenizer = try SharedTokenizer.tokenizer.get()
+        #expect(tokenizer.encode("Hello world 12345") == [19556, 905, 216, 33, 34, 35, 36, 37])
+    }
+
+    @Test func chatRenderingMatchesTemplateAndIds() throws {
+        let tokenizer = try SharedTokenizer.tokenizer.get()
+        let gguf = try SharedTokenizer.gguf.get()
+        let fromModel = try ChatTemplate(jinja: try #require(gguf.metadata["tokenizer.chat_template"]?.string), source: gguf.path)
+        let fromFixture = try ChatTemplate(
+            jinja: try String(contentsOfFile: try Fixtures.path("chat_template.txt"), encoding: .utf8), source: "chat_template.txt")
+        #expect(fromModel == fromFixture)
+        #expect(fromModel.defaultSystem == "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+        let cases = try Fixtures.jsonLines("chat.jsonl")
+        #expect(!cases.isEmpty)
+        for entry in cases {
+            let messages = try #require(entry["messages"] as? [[String: String]]).map {
+                ChatMessage(role: $0["role"] ?? "", content: $0["content"] ?? "")
+            }
+            let text = fromModel.render(messages, addGenerationPrompt: entry["add_generation_prompt"] as? Bool ?? false)
+            #expect(text == entry["text"] as? String)
+            #expect(tokenizer.encode(text) == entry["ids"] as? [Int])
+        }
+        let capital = tokenizer.encode(
+            fromModel.render([ChatMessage(role: "user", content: "What is the capital of France?")], addGenerationPrompt: true))
+        #expect(capital.count == 37)
+        #expect(Array(capital.prefix(7)) == [1, 9690, 198, 2683, 359, 253, 5356])
+    }
+
+    @Test func nonChatMLTemplateIsRefused() {
+        #expect(throws: TokenizerError.self) {
+            try ChatTemplate(jinja: "{{ bos_token }}{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}", source: "t")
+        }
+    }
+
+    /// A tokenizer.json written from the GGUF's vocabulary must tokenize identically.
+    @Test func tokenizerJSONLoadsToTheSameTokenizer() throws {
+        let reference = try SharedTokenizer.tokenizer.get()
+        let gguf = try SharedTokenizer.gguf.get()
+        let tokens = try gguf.stringArray("tokenizer.ggml.tokens")
+        let merges = try gguf.stringArray("tokenizer.ggml.merges")
+        let special = reference.vocabulary.specialIds.sorted()
+        var vocab: [String: Int] = [:]
+        for (id, token) in tokens.enumerated() where !reference.vocabulary.specialIds.contains(id) { vocab[token] = id }
+        let json: [String: Any] = [
+            "added_tokens": special.map { ["id": $0, "content": tokens[$0], "special": true] },
+            "pre_tokenizer": [
+                "type": "Sequence",
+                "pretokenizers": [
+                    ["type": "Digits", "individual_digits": true],
+                    ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true],
+                ],
+            ],
+            // Newer files store merges as pairs; mix both spellings to cover both.
+            "model": [
+                "type": "BPE", "vocab": vocab,
+                "merges": merges.enumerated().map { $0.offset % 2 == 0 ? $0.element as Any : $0.element.split(separator: " ").map(String.init) as Any },
+            ],
+        ]
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/tokenizer.json"
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+        let loaded = try BPETokenizer(tokenizerJSON: path)
+        #expect(loaded.preTokenizer == .smollm)
+        for entry in try Fixtures.jsonLines("tokenize.jsonl") {
+            let text = try #require(entry["text"] as? String)
+            #expect(loaded.encode(text) == reference.encode(text))
+        }
+    }
+
+    @Test func streamingNeverSplitsACharacter() throws {
+        let tokenizer = try SharedTokenizer.tokenizer.get()
+        let text = "naïve café 😀 日本語 ünïcödé"
+        let ids = tokenizer.encode(text)
+        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        var pieces: [String] = []
+        for id in ids { pieces.append(try decoder.append(id)) }
+        pieces.append(decoder.flush())
+        #expect(pieces.joined() == text)
+        #expect(!pieces.contains { $0.contains("\u{FFFD}") })
+    }
+
+    @Test func unknownTokenIdIsAnErrorNotACrash() throws {
+        let tokenizer = try SharedTokenizer.tokenizer.get()
+        #expect(throws: TokenizerError.unknownTokenId(999_999, vocabularySize: 49152)) { try tokenizer.decode([999_999]) }
+        #expect(throws: TokenizerError.self) { try tokenizer.decode([-1]) }
+    }
+}
+
+struct PreTokenizerTests {
+    func words(_ text: String, _ pre: PreTokenizer) -> [String] {
+        let scalars = Array(text.unicodeScalars)
+        return pre.split(scalars).map { range in
+            var s = String.UnicodeScalarView()
+            s.append(contentsOf: scalars[range])
+            return String(s)
+        }
+    }
+
+    @Test func gpt2PatternAlternatives() {
+        #expect(words("I'm here, they'll go!", .gpt2) == ["I", "'m", " here", ",", " they", "'ll", " go", "!"])
+        #expect(words("a  b\n\n c   ", .gpt2) == ["a", " ", " b", "\n\n", " c", "   "])
+        #expect(words("x 2024 y", .gpt2) == ["x", " 2024", " y"])
+        #expect(words("x 2024 y", .smollm) == ["x", " ", "2", "0", "2", "4", " y"])
+    }
+}
