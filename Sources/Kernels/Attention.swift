@@ -8,7 +8,7 @@ public enum Attention {
     /// The T new queries sit at positions `past..<past+T`; their keys and values are already in
     /// the cache rows `0..<past+T`.
     /// q, out: [T, H, D]  kCache, vCache: [S ≥ past+T, Hkv, D]
-    /// scratch: at least T · (past+T) floats (T > 1 only)
+    /// scratch: at least T · (past+T) floats, or H · (past+1) when T = 1
     public static func forward(
         q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
@@ -19,26 +19,18 @@ public enum Attention {
         let scale = 1 / Float(D).squareRoot()
         let qStride = H * D, kvStride = Hkv * D
         if T == 1 {
-            // Decode: one query row per head; GEMM overhead would dominate, so plain loops.
+            // Decode: one query row per head; GEMM call overhead would dominate, so direct loops.
             Parallel.forEach(H) { h in
                 let kvHead = h / group
-                let query = q + h * D
-                var scores = [Float](repeating: 0, count: S)
-                scores.withUnsafeMutableBufferPointer { scores in
-                    for s in 0..<S {
-                        let key = kCache + s * kvStride + kvHead * D
-                        var dot: Float = 0
-                        for d in 0..<D { dot += query[d] * key[d] }
-                        scores[s] = dot * scale
-                    }
-                    Softmax.forward(scores.baseAddress!, count: S)
-                    let o = out + h * D
-                    for d in 0..<D { o[d] = 0 }
-                    for s in 0..<S {
-                        let value = vCache + s * kvStride + kvHead * D
-                        let p = scores[s]
-                        for d in 0..<D { o[d] += p * value[d] }
-                    }
+                let scores = scratch + h * S
+                for s in 0..<S {
+                    scores[s] = dot(q + h * D, kCache + s * kvStride + kvHead * D, D) * scale
+                }
+                Softmax.forward(scores, count: S)
+                let o = out + h * D
+                o.update(repeating: 0, count: D)
+                for s in 0..<S {
+                    addScaled(vCache + s * kvStride + kvHead * D, scores[s], into: o, D)
                 }
             }
             return
@@ -60,5 +52,31 @@ public enum Attention {
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(S),
                 1, scratch, Int32(S), vCache + kvHead * D, Int32(kvStride), 0, out + h * D, Int32(qStride))
         }
+    }
+
+    /// Σ a[i]·b[i] in 16-wide lanes (a scalar loop would not vectorize: float addition is not
+    /// reassociated by the compiler).
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var lanes = SIMD16<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i + 16 <= n {
+            lanes += ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+                * rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            i += 16
+        }
+        var sum = lanes.sum()
+        while i < n {
+            sum += a[i] * b[i]
+            i += 1
+        }
+        return sum
+    }
+
+    /// out[i] += scale · x[i]
+    @inline(__always)
+    static func addScaled(_ x: UnsafePointer<Float>, _ scale: Float, into out: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { out[i] += scale * x[i] }
     }
 }

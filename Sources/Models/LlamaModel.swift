@@ -39,7 +39,7 @@ public final class LlamaModel: Sendable {
         var attnOut = [Float](repeating: 0, count: T * H * D)
         var gate = [Float](repeating: 0, count: T * F)
         var up = [Float](repeating: 0, count: T * F)
-        var scores = [Float](repeating: 0, count: T > 1 ? T * (past + T) : 0)
+        var scores = [Float](repeating: 0, count: (T > 1 ? T : H) * (past + T))
         let positions = (past..<(past + T)).map { $0 }
 
         weights.tokenEmbedding.withUnsafeBufferPointer { table in
@@ -53,9 +53,9 @@ public final class LlamaModel: Sendable {
         for (l, layer) in weights.layers.enumerated() {
             // Attention block.
             RMSNorm.forward(residual, weight: layer[.attnNorm], out: &normed, T: T, C: C, eps: config.rmsNormEps)
-            MatMul.forward(normed, layer[.q], &q, T: T, K: C, N: H * D)
-            MatMul.forward(normed, layer[.k], &k, T: T, K: C, N: Hkv * D)
-            MatMul.forward(normed, layer[.v], &v, T: T, K: C, N: Hkv * D)
+            project(normed, layer, .q, &q, T: T, K: C, N: H * D)
+            project(normed, layer, .k, &k, T: T, K: C, N: Hkv * D)
+            project(normed, layer, .v, &v, T: T, K: C, N: Hkv * D)
             rope.forward(&q, positions: positions, T: T, heads: H)
             rope.forward(&k, positions: positions, T: T, heads: Hkv)
             cache.keys[l].withUnsafeMutableBufferPointer { keys in
@@ -67,14 +67,14 @@ public final class LlamaModel: Sendable {
             Attention.forward(
                 q: q, kCache: cache.keys[l], vCache: cache.values[l], out: &attnOut, scratch: &scores,
                 T: T, past: past, H: H, Hkv: Hkv, D: D)
-            MatMul.forward(attnOut, layer[.o], &residual, T: T, K: H * D, N: C, accumulate: true)
+            project(attnOut, layer, .o, &residual, T: T, K: H * D, N: C, accumulate: true)
 
             // MLP block.
             RMSNorm.forward(residual, weight: layer[.ffnNorm], out: &normed, T: T, C: C, eps: config.rmsNormEps)
-            MatMul.forward(normed, layer[.gate], &gate, T: T, K: C, N: F)
-            MatMul.forward(normed, layer[.up], &up, T: T, K: C, N: F)
+            project(normed, layer, .gate, &gate, T: T, K: C, N: F)
+            project(normed, layer, .up, &up, T: T, K: C, N: F)
             SwiGLU.forward(gate: gate, up: up, out: &gate, count: T * F)
-            MatMul.forward(gate, layer[.down], &residual, T: T, K: F, N: C, accumulate: true)
+            project(gate, layer, .down, &residual, T: T, K: F, N: C, accumulate: true)
         }
         cache.advance(by: T)
 
@@ -85,7 +85,31 @@ public final class LlamaModel: Sendable {
             RMSNorm.forward(r.baseAddress! + first * C, weight: weights.outputNorm, out: &finalNormed, T: rows, C: C, eps: config.rmsNormEps)
         }
         var logits = [Float](repeating: 0, count: rows * V)
-        MatMul.forward(finalNormed, weights.head, &logits, T: rows, K: C, N: V)
+        if rows == 1, let head = weights.quantizedHead {
+            head.forward(finalNormed, &logits)
+        } else {
+            MatMul.forward(finalNormed, weights.head, &logits, T: rows, K: C, N: V)
+        }
         return logits
+    }
+
+    /// y (+)= x · Wᵀ. A single row reads the quantized blocks when the file had them (decode is
+    /// bound by weight bytes read); several rows use sgemm on the Float32 weights (compute-bound).
+    /// x: [T, K]  y: [T, N]
+    private func project(
+        _ x: [Float], _ layer: LayerWeights, _ tensor: LayerTensor, _ y: inout [Float],
+        T: Int, K: Int, N: Int, accumulate: Bool = false
+    ) {
+        guard T == 1, let quantized = layer.quantized(tensor) else {
+            MatMul.forward(x, layer[tensor], &y, T: T, K: K, N: N, accumulate: accumulate)
+            return
+        }
+        if accumulate {
+            var product = [Float](repeating: 0, count: N)
+            quantized.forward(x, &product)
+            for n in 0..<N { y[n] += product[n] }
+        } else {
+            quantized.forward(x, &y)
+        }
     }
 }

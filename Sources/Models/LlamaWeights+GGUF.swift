@@ -23,9 +23,37 @@ extension LlamaWeights {
             default: return values
             }
         }
+        let layers = weights.layers.enumerated().map { index, layer in
+            LayerWeights(
+                layer.tensors,
+                quantized: LayerTensor.allCases.map { tensor in
+                    byName[tensor.ggufName(layer: index)].flatMap { info in
+                        Self.quantized(gguf, info, qkHeads: tensor == .q ? config.numAttentionHeads : tensor == .k ? config.numKeyValueHeads : nil)
+                    }
+                })
+        }
+        let head = byName[GlobalTensor.output.ggufName] ?? byName[GlobalTensor.tokenEmbedding.ggufName]
         self.init(
-            config: config, tokenEmbedding: weights.tokenEmbedding, layers: weights.layers,
-            outputNorm: weights.outputNorm, output: weights.output)
+            config: config, tokenEmbedding: weights.tokenEmbedding, layers: layers,
+            outputNorm: weights.outputNorm, output: weights.output,
+            quantizedHead: head.flatMap { Self.quantized(gguf, $0, qkHeads: nil) })
+    }
+
+    /// A copy of a Q4_1 or Q8_0 matrix's blocks for the decode kernels (nil for other types),
+    /// with q/k rows put in HF order like the Float32 copy.
+    static func quantized(_ gguf: GGUFFile, _ info: GGUFTensorInfo, qkHeads: Int?) -> QuantizedMatrix? {
+        let format: QuantizedMatrix.Format
+        switch info.type {
+        case .q4_1: format = .q4_1
+        case .q8_0: format = .q8_0
+        default: return nil
+        }
+        guard info.shape.count == 2 else { return nil }
+        var bytes = gguf.withBytes(of: info) { Array($0) }
+        if let heads = qkHeads {
+            bytes = QKRowOrder.gguf.convert(bytes, to: .huggingFace, heads: heads, columns: bytes.count / info.shape[1])
+        }
+        return QuantizedMatrix(format: format, rows: info.shape[1], columns: info.shape[0], bytes: bytes)
     }
 
     /// One tensor as Float32, whatever its stored type.

@@ -1,17 +1,31 @@
+import Kernels
+
 /// One decoder layer's frozen weights, Float32, matrices in HF `[out, in]` row-major layout
 /// with q/k rows in HF order (rotate-half RoPE).
 public struct LayerWeights: Sendable {
-    private let tensors: [[Float]]
+    let tensors: [[Float]]
+    /// The same matrices in their GGUF block format where a decode kernel exists for it.
+    let quantized: [QuantizedMatrix?]
 
-    /// `tensors` in `LayerTensor.allCases` order.
-    public init(_ tensors: [[Float]]) {
+    /// `tensors` (and `quantized`, if given) in `LayerTensor.allCases` order.
+    public init(_ tensors: [[Float]], quantized: [QuantizedMatrix?] = []) {
         precondition(tensors.count == LayerTensor.allCases.count)
+        precondition(quantized.isEmpty || quantized.count == tensors.count)
         self.tensors = tensors
+        self.quantized = quantized.isEmpty ? Array(repeating: nil, count: tensors.count) : quantized
     }
 
     public subscript(_ tensor: LayerTensor) -> [Float] {
-        tensors[LayerTensor.allCases.firstIndex(of: tensor)!]
+        tensors[tensor.index]
     }
+
+    public func quantized(_ tensor: LayerTensor) -> QuantizedMatrix? {
+        quantized[tensor.index]
+    }
+}
+
+extension LayerTensor {
+    var index: Int { LayerTensor.allCases.firstIndex(of: self)! }
 }
 
 /// The frozen base model's weights, shared read-only by inference and training.
@@ -24,13 +38,19 @@ public final class LlamaWeights: Sendable {
     public let outputNorm: [Float]
     /// [V, C]; nil when the head is tied to the token embedding (SmolLM2).
     public let output: [Float]?
+    /// The head in its GGUF block format, for decoding.
+    public let quantizedHead: QuantizedMatrix?
 
-    public init(config: LlamaConfig, tokenEmbedding: [Float], layers: [LayerWeights], outputNorm: [Float], output: [Float]?) {
+    public init(
+        config: LlamaConfig, tokenEmbedding: [Float], layers: [LayerWeights], outputNorm: [Float], output: [Float]?,
+        quantizedHead: QuantizedMatrix? = nil
+    ) {
         self.config = config
         self.tokenEmbedding = tokenEmbedding
         self.layers = layers
         self.outputNorm = outputNorm
         self.output = output
+        self.quantizedHead = quantizedHead
     }
 
     /// The language-model head, [V, C].
@@ -60,5 +80,19 @@ extension LlamaWeights {
         let config = config
         let perLayer = LayerTensor.allCases.reduce(0) { $0 + $1.shape(config).reduce(1, *) }
         return tokenEmbedding.count + perLayer * layers.count + outputNorm.count + (output?.count ?? 0)
+    }
+}
+
+extension LlamaWeights {
+    /// Weight bytes one decode step reads: quantized blocks where the decode kernels use them,
+    /// Float32 elsewhere. Decode speed is bounded by memory bandwidth / this.
+    public var decodeBytesPerToken: Int {
+        var bytes = outputNorm.count * 4
+        for layer in layers {
+            for tensor in LayerTensor.allCases {
+                bytes += layer.quantized(tensor)?.bytes.count ?? layer[tensor].count * 4
+            }
+        }
+        return bytes + (quantizedHead?.bytes.count ?? head.count * 4)
     }
 }

@@ -81,11 +81,12 @@ public enum GlobalTensor: CaseIterable, Sendable {
 public enum QKRowOrder: Sendable {
     case gguf, huggingFace
 
-    /// Reorders the rows of `matrix` ([heads · D, columns]) from `self`'s order to `target`'s.
-    public func convert(_ matrix: [Float], to target: QKRowOrder, heads: Int, columns: Int) -> [Float] {
+    /// Reorders the rows of `matrix` ([heads · D, columns] elements of any kind: floats, or the
+    /// bytes of quantized rows) from `self`'s order to `target`'s.
+    public func convert<Element>(_ matrix: [Element], to target: QKRowOrder, heads: Int, columns: Int) -> [Element] {
         guard self != target else { return matrix }
         let D = matrix.count / columns / heads
-        var out = [Float](repeating: 0, count: matrix.count)
+        var out = matrix
         for h in 0..<heads {
             for i in 0..<(D / 2) {
                 for j in 0..<2 {

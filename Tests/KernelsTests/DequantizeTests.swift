@@ -45,3 +45,25 @@ struct DequantizeTests {
         #expect(values == expected, "first mismatch at \(maxAbsDifference(values, expected))")
     }
 }
+
+/// The fused decode kernels against "dequantize, then multiply" (the reference path).
+struct QuantizedMatrixTests {
+    @Test(arguments: [("Q4_1", QuantizedMatrix.Format.q4_1), ("Q8_0", QuantizedMatrix.Format.q8_0)])
+    func fusedDotEqualsDequantizedProduct(type: String, format: QuantizedMatrix.Format) throws {
+        let entry = try #require(try DequantizeTests.golden()[type])
+        let hex = try #require(entry["hex"] as? String)
+        let values = try #require(entry["values"] as? [Double]).map(Float.init)
+        let bytes = stride(from: 0, to: hex.count, by: 2).map { i -> UInt8 in
+            let start = hex.index(hex.startIndex, offsetBy: i)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+        }
+        // 128 values as 2 rows × 64 columns.
+        let matrix = QuantizedMatrix(format: format, rows: 2, columns: 64, bytes: bytes)
+        var rng = SeededRandom(seed: 5)
+        let x = (0..<64).map { _ in rng.uniform(-1, 1) }
+        var y = [Float](repeating: 0, count: 2)
+        matrix.forward(x, &y)
+        let reference = MatMul.reference(x, values, T: 1, K: 64, N: 2)
+        for i in 0..<2 { #expect(abs(y[i] - reference[i]) < 1e-4 * max(1, abs(reference[i])), "row \(i)") }
+    }
+}

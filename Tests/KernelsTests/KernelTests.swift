@@ -72,7 +72,7 @@ struct AttentionTests {
 
         // All T queries at once (GEMM path).
         var out = [Float](repeating: 0, count: T * H * D)
-        var scratch = [Float](repeating: 0, count: T * T)
+        var scratch = [Float](repeating: 0, count: max(T, H) * T)
         Attention.forward(q: q, kCache: k, vCache: v, out: &out, scratch: &scratch, T: T, past: 0, H: H, Hkv: Hkv, D: D)
         for i in out.indices { #expect(abs(out[i] - expected[i]) < 1e-5) }
 

@@ -62,8 +62,9 @@ struct BenchCommand: ParsableCommand {
         // Prefill: 2 FLOP per weight per token plus attention (QKᵀ and PV, causal half).
         let attentionFlopsPerToken = 2.0 * Double(config.numHiddenLayers * config.hiddenSize) * Double(promptTokens)
         let prefillLimit = gflops * 1e9 / (2 * parameters + attentionFlopsPerToken)
-        // Decode reads every Float32 weight once per token.
-        let decodeLimit = bandwidth * 1e9 / (4 * parameters)
+        // Decode reads every weight once per token (quantized blocks where the file had them).
+        let decodeBytes = model.weights.decodeBytesPerToken
+        let decodeLimit = bandwidth * 1e9 / Double(decodeBytes)
         let report: [String: Any] = [
             "model": modelOptions.resolvedPath,
             "threads": modelOptions.threads,
@@ -76,7 +77,7 @@ struct BenchCommand: ParsableCommand {
             "decode": [
                 "new_tokens": decodeTokens,
                 "tokens_per_second_best": round3(decode.best), "tokens_per_second_median": round3(decode.median),
-                "weight_bytes_per_token": Int(4 * parameters),
+                "weight_bytes_per_token": decodeBytes,
                 "limit_tokens_per_second": round3(decodeLimit), "fraction_of_limit": round3(decode.best / decodeLimit),
             ],
             "machine": ["sgemm_gflops": round3(gflops), "read_bandwidth_gb_per_s": round3(bandwidth)],

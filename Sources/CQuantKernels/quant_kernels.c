@@ -1,0 +1,146 @@
+#include "quant_kernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static inline float half_to_float(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    _Float16 f;
+    memcpy(&f, &h, 2);
+    return (float)f;
+}
+
+// MARK: - Portable
+
+static void q4_1_rows_portable(const uint8_t *w, size_t row_bytes, int columns, const float *x,
+                               const float *block_sums, float *y, int row_begin, int row_end) {
+    const int blocks = columns / 32;
+    for (int r = row_begin; r < row_end; r++) {
+        const uint8_t *row = w + (size_t)r * row_bytes;
+        float sum = 0;
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *block = row + b * 20;
+            const float *xb = x + b * 32;
+            float dot = 0;
+            for (int j = 0; j < 16; j++) dot += (float)(block[4 + j] & 0x0F) * xb[j] + (float)(block[4 + j] >> 4) * xb[j + 16];
+            sum += half_to_float(block) * dot + half_to_float(block + 2) * block_sums[b];
+        }
+        y[r] = sum;
+    }
+}
+
+static void q8_0_rows_portable(const uint8_t *w, size_t row_bytes, int columns, const float *x, float *y,
+                               int row_begin, int row_end) {
+    const int blocks = columns / 32;
+    for (int r = row_begin; r < row_end; r++) {
+        const uint8_t *row = w + (size_t)r * row_bytes;
+        float sum = 0;
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *block = row + b * 34;
+            const int8_t *q = (const int8_t *)(block + 2);
+            const float *xb = x + b * 32;
+            float dot = 0;
+            for (int j = 0; j < 32; j++) dot += (float)q[j] * xb[j];
+            sum += half_to_float(block) * dot;
+        }
+        y[r] = sum;
+    }
+}
+
+// MARK: - AVX2 + FMA
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma,f16c"))) static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static inline __m256 bytes_to_floats(__m128i bytes8) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8));
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void q4_1_rows_avx2(
+    const uint8_t *w, size_t row_bytes, int columns, const float *x, const float *block_sums, float *y,
+    int row_begin, int row_end) {
+    const int blocks = columns / 32;
+    const __m128i low_mask = _mm_set1_epi8(0x0F);
+    for (int r = row_begin; r < row_end; r++) {
+        const uint8_t *row = w + (size_t)r * row_bytes;
+        __m256 acc = _mm256_setzero_ps();
+        float offsets = 0;
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *block = row + b * 20;
+            const float *xb = x + b * 32;
+            __m128i v = _mm_loadu_si128((const __m128i *)(block + 4));
+            __m128i lo = _mm_and_si128(v, low_mask);
+            __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), low_mask);
+            __m256 dot = _mm256_mul_ps(bytes_to_floats(lo), _mm256_loadu_ps(xb));
+            dot = _mm256_fmadd_ps(bytes_to_floats(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(xb + 8), dot);
+            dot = _mm256_fmadd_ps(bytes_to_floats(hi), _mm256_loadu_ps(xb + 16), dot);
+            dot = _mm256_fmadd_ps(bytes_to_floats(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(xb + 24), dot);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(block)), dot, acc);
+            offsets += half_to_float(block + 2) * block_sums[b];
+        }
+        y[r] = hsum(acc) + offsets;
+    }
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void q8_0_rows_avx2(
+    const uint8_t *w, size_t row_bytes, int columns, const float *x, float *y, int row_begin, int row_end) {
+    const int blocks = columns / 32;
+    for (int r = row_begin; r < row_end; r++) {
+        const uint8_t *row = w + (size_t)r * row_bytes;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *block = row + b * 34;
+            const float *xb = x + b * 32;
+            __m256 dot = _mm256_setzero_ps();
+            for (int j = 0; j < 32; j += 8) {
+                __m128i q = _mm_loadl_epi64((const __m128i *)(block + 2 + j));
+                dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(xb + j), dot);
+            }
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(block)), dot, acc);
+        }
+        y[r] = hsum(acc);
+    }
+}
+
+static int has_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    return cached;
+}
+#endif
+
+// MARK: - Dispatch
+
+void quant_q4_1_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x,
+                     const float *block_sums, float *y, int row_begin, int row_end) {
+#if defined(__x86_64__)
+    if (has_avx2()) {
+        q4_1_rows_avx2(weights, row_bytes, columns, x, block_sums, y, row_begin, row_end);
+        return;
+    }
+#endif
+    q4_1_rows_portable(weights, row_bytes, columns, x, block_sums, y, row_begin, row_end);
+}
+
+void quant_q8_0_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x, float *y,
+                     int row_begin, int row_end) {
+#if defined(__x86_64__)
+    if (has_avx2()) {
+        q8_0_rows_avx2(weights, row_bytes, columns, x, y, row_begin, row_end);
+        return;
+    }
+#endif
+    q8_0_rows_portable(weights, row_bytes, columns, x, y, row_begin, row_end);
+}
