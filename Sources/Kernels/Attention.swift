@@ -9,9 +9,11 @@ public enum Attention {
     /// the cache rows `0..<past+T`.
     /// q, out: [T, H, D]  kCache, vCache: [S ≥ past+T, Hkv, D]
     /// scratch: at least T · (past+T) floats, or H · (past+1) when T = 1
+    /// probabilities (kept for backward when given, T > 1): [H, T, past+T]
     public static func forward(
         q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        probabilities: UnsafeMutablePointer<Float>? = nil,
         T: Int, past: Int, H: Int, Hkv: Int, D: Int
     ) {
         let S = past + T
@@ -37,12 +39,13 @@ public enum Attention {
         }
         for h in 0..<H {
             let kvHead = h / group
+            let scores = probabilities.map { $0 + h * T * S } ?? scratch
             // scores[T, S] = scale · Q_h · K_hᵀ
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(S), Int32(D),
-                scale, q + h * D, Int32(qStride), kCache + kvHead * D, Int32(kvStride), 0, scratch, Int32(S))
+                scale, q + h * D, Int32(qStride), kCache + kvHead * D, Int32(kvStride), 0, scores, Int32(S))
             for t in 0..<T {
-                let row = scratch + t * S
+                let row = scores + t * S
                 let visible = past + t + 1
                 Softmax.forward(row, count: visible)
                 for s in visible..<S { row[s] = 0 }
@@ -50,7 +53,71 @@ public enum Attention {
             // out_h[T, D] = P · V_h
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(S),
-                1, scratch, Int32(S), vCache + kvHead * D, Int32(kvStride), 0, out + h * D, Int32(qStride))
+                1, scores, Int32(S), vCache + kvHead * D, Int32(kvStride), 0, out + h * D, Int32(qStride))
+        }
+    }
+
+    /// B independent sequences of T tokens (training): causal attention within each, keeping
+    /// the probabilities for `backward`.
+    /// q, out: [B, T, H, D]  k, v: [B, T, Hkv, D]  probabilities: [B, H, T, T]
+    public static func forward(
+        sequences q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>, B: Int, T: Int, H: Int, Hkv: Int, D: Int
+    ) {
+        for b in 0..<B {
+            forward(
+                q: q + b * T * H * D, kCache: k + b * T * Hkv * D, vCache: v + b * T * Hkv * D, out: out + b * T * H * D,
+                scratch: probabilities, probabilities: probabilities + b * H * T * T, T: T, past: 0, H: H, Hkv: Hkv, D: D)
+        }
+    }
+
+    /// Gradients of `forward(sequences:)`, added into dQ, dK, dV; the key/value heads shared by
+    /// a group of query heads collect the group's gradients.
+    /// dOut, q, dQ: [B, T, H, D]  k, v, dK, dV: [B, T, Hkv, D]  probabilities: [B, H, T, T]
+    public static func backward(
+        dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        probabilities: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
+        dV: UnsafeMutablePointer<Float>, B: Int, T: Int, H: Int, Hkv: Int, D: Int
+    ) {
+        var scratch = [Float](repeating: 0, count: T * T)
+        for b in 0..<B {
+            let qOffset = b * T * H * D, kvOffset = b * T * Hkv * D
+            backward(
+                dOut: dOut + qOffset, q: q + qOffset, k: k + kvOffset, v: v + kvOffset,
+                probabilities: probabilities + b * H * T * T, dQ: dQ + qOffset, dK: dK + kvOffset, dV: dV + kvOffset,
+                scratch: &scratch, T: T, H: H, Hkv: Hkv, D: D)
+        }
+    }
+
+    /// One sequence. dOut, q, dQ: [T, H, D]  k, v, dK, dV: [T, Hkv, D]  probabilities: [H, T, T]
+    /// scratch: [T, T]
+    static func backward(
+        dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        probabilities: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
+        dV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, T: Int, H: Int, Hkv: Int, D: Int
+    ) {
+        let group = H / Hkv
+        let scale = 1 / Float(D).squareRoot()
+        let qStride = Int32(H * D), kvStride = Int32(Hkv * D), t32 = Int32(T), d32 = Int32(D)
+        for h in 0..<H {
+            let kvHead = h / group
+            let p = probabilities + h * T * T
+            let dO = dOut + h * D
+            // dV += Pᵀ · dO
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, d32, t32, 1, p, t32, dO, qStride, 1, dV + kvHead * D, kvStride)
+            // dP = dO · Vᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, d32, 1, dO, qStride, v + kvHead * D, kvStride, 0, scratch, t32)
+            // Softmax backward: dS = P ⊙ (dP − Σ_s P·dP), then the 1/√D of the scores.
+            for t in 0..<T {
+                let pRow = p + t * T, dRow = scratch + t * T
+                var dot: Double = 0
+                for s in 0...t { dot += Double(pRow[s]) * Double(dRow[s]) }
+                for s in 0...t { dRow[s] = pRow[s] * (dRow[s] - Float(dot)) * scale }
+                for s in (t + 1)..<T { dRow[s] = 0 }
+            }
+            // dQ += dS · K;  dK += dSᵀ · Q
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, k + kvHead * D, kvStride, 1, dQ + h * D, qStride)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, q + h * D, qStride, 1, dK + kvHead * D, kvStride)
         }
     }
 

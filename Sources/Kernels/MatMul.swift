@@ -2,20 +2,30 @@ import CBLAS
 
 /// Dense projections through OpenBLAS.
 public enum MatMul {
-    /// y = x · Wᵀ (+ y when `accumulate`).
+    /// y = alpha · x · Wᵀ (+ y when `accumulate`).
     /// x: [T, K]  weight: [N, K] (HF `[out, in]`)  y: [T, N]
     public static func forward(
         _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-        T: Int, K: Int, N: Int, accumulate: Bool = false
+        T: Int, K: Int, N: Int, accumulate: Bool = false, alpha: Float = 1
     ) {
         if T == 1 {
             cblas_sgemv(
-                CblasRowMajor, CblasNoTrans, Int32(N), Int32(K), 1, weight, Int32(K), x, 1, accumulate ? 1 : 0, y, 1)
+                CblasRowMajor, CblasNoTrans, Int32(N), Int32(K), alpha, weight, Int32(K), x, 1, accumulate ? 1 : 0, y, 1)
         } else {
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(N), Int32(K),
-                1, x, Int32(K), weight, Int32(K), accumulate ? 1 : 0, y, Int32(N))
+                alpha, x, Int32(K), weight, Int32(K), accumulate ? 1 : 0, y, Int32(N))
         }
+    }
+
+    /// The input gradient of `forward`, added: dX += dY · W. (No dW: base weights are frozen.)
+    /// dY: [T, N]  weight: [N, K]  dX: [T, K]
+    public static func backward(
+        _ dY: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ dX: UnsafeMutablePointer<Float>, T: Int, K: Int, N: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(K), Int32(N),
+            1, dY, Int32(N), weight, Int32(K), 1, dX, Int32(K))
     }
 
     /// The triple loop `forward` must agree with (checked by the tests), in Double.

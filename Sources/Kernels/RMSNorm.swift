@@ -16,4 +16,22 @@ public enum RMSNorm {
             for c in 0..<C { o[c] = row[c] * scale * weight[c] }
         }
     }
+
+    /// Adds the input gradient; the weight is frozen, so there is no dWeight.
+    /// dOut, x, dX: [T, C]  weight: [C]  rstd (from forward): [T]
+    /// dx = rstd·(dOut⊙w) − rstd³/C · x · Σ(dOut⊙w⊙x)
+    public static func backward(
+        dOut: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        dX: UnsafeMutablePointer<Float>, T: Int, C: Int
+    ) {
+        for t in 0..<T {
+            let dy = dOut + t * C, row = x + t * C, dx = dX + t * C
+            let r = rstd[t]
+            // Σ in Double, like the forward's sum of squares.
+            var dot: Double = 0
+            for c in 0..<C { dot += Double(dy[c] * weight[c]) * Double(row[c]) }
+            let k = r * r * r * Float(dot / Double(C))
+            for c in 0..<C { dx[c] += r * dy[c] * weight[c] - k * row[c] }
+        }
+    }
 }

@@ -24,13 +24,23 @@ public struct RoPE: Sendable {
 
     /// Rotates in place. x: [T, heads, D]; positions: [T]
     public func forward(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int>, T: Int, heads: Int) {
+        rotate(x, positions: positions, T: T, heads: heads, direction: 1)
+    }
+
+    /// The rotation is orthogonal, so the gradient is rotated back by the opposite angle, in place.
+    /// dX: [T, heads, D]; positions: [T]
+    public func backward(_ dX: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int>, T: Int, heads: Int) {
+        rotate(dX, positions: positions, T: T, heads: heads, direction: -1)
+    }
+
+    private func rotate(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int>, T: Int, heads: Int, direction: Float) {
         let half = headDim / 2
         for t in 0..<T {
             let position = Double(positions[t])
             for i in 0..<half {
                 // transformers computes the angle in float32 (freqs = pos * inv_freq) before cos/sin.
                 let angle = Double(Float(position) * Float(inverseFrequencies[i]))
-                let c = Float(cos(angle)), s = Float(sin(angle))
+                let c = Float(cos(angle)), s = direction * Float(sin(angle))
                 for h in 0..<heads {
                     let v = x + (t * heads + h) * headDim
                     let a = v[i], b = v[i + half]

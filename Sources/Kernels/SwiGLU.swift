@@ -11,4 +11,20 @@ public enum SwiGLU {
             out[i] = g / (1 + expf(-g)) * up[i]
         }
     }
+
+    /// Writes (not accumulates) the gradients of gate and up.
+    /// gate, up, dOut, dGate, dUp: [T, F] (flattened count)
+    /// silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
+    public static func backward(
+        dOut: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+        dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        for i in 0..<count {
+            let g = gate[i]
+            let sigmoid = 1 / (1 + expf(-g))
+            let silu = g * sigmoid
+            dUp[i] = dOut[i] * silu
+            dGate[i] = dOut[i] * up[i] * sigmoid * (1 + g * (1 - sigmoid))
+        }
+    }
 }

@@ -1,7 +1,8 @@
 import Kernels
 
 /// A Llama decoder over frozen weights: embeddings, `L` × (RMSNorm → attention → residual →
-/// RMSNorm → SwiGLU MLP → residual), final RMSNorm, head.
+/// RMSNorm → SwiGLU MLP → residual), final RMSNorm, head. LoRA adapters, when given, add their
+/// low-rank delta to each adapted projection without touching the base weights.
 public final class LlamaModel: Sendable {
     public let weights: LlamaWeights
     public let rope: RoPE
@@ -21,43 +22,22 @@ public final class LlamaModel: Sendable {
 
     /// Runs `tokens` at the positions following those already in `cache`, appends their keys and
     /// values to it, and returns logits: [V] for `.last`, [T, V] for `.all`.
-    public func forward(_ tokens: [Int], cache: KVCache, logits mode: Logits = .last) throws(ModelError) -> [Float] {
+    /// adapters: one `LayerAdapters` per layer, or nil for the base model.
+    public func forward(
+        _ tokens: [Int], cache: KVCache, adapters: [LayerAdapters]? = nil, logits mode: Logits = .last
+    ) throws(ModelError) -> [Float] {
         let config = config
-        let T = tokens.count, C = config.hiddenSize, F = config.intermediateSize, V = config.vocabSize
+        let T = tokens.count, C = config.hiddenSize, V = config.vocabSize
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
         let past = cache.count
         guard T > 0 else { return [] }
         guard past + T <= cache.capacity else { throw .contextOverflow(needed: past + T, contextLength: cache.capacity) }
-        for id in tokens where id < 0 || id >= V { throw .tokenOutOfRange(id: id, vocabularySize: V) }
+        try checkTokens(tokens)
+        try checkAdapters(adapters)
 
-        // Activations, named for the op that produced them; all [T, ·].
-        var residual = [Float](repeating: 0, count: T * C)
-        var normed = [Float](repeating: 0, count: T * C)
-        var q = [Float](repeating: 0, count: T * H * D)
-        var k = [Float](repeating: 0, count: T * Hkv * D)
-        var v = [Float](repeating: 0, count: T * Hkv * D)
-        var attnOut = [Float](repeating: 0, count: T * H * D)
-        var gate = [Float](repeating: 0, count: T * F)
-        var up = [Float](repeating: 0, count: T * F)
+        var residual = embed(tokens)
         var scores = [Float](repeating: 0, count: (T > 1 ? T : H) * (past + T))
-        let positions = (past..<(past + T)).map { $0 }
-
-        weights.tokenEmbedding.withUnsafeBufferPointer { table in
-            for (t, id) in tokens.enumerated() {
-                residual.withUnsafeMutableBufferPointer { r in
-                    (r.baseAddress! + t * C).update(from: table.baseAddress! + id * C, count: C)
-                }
-            }
-        }
-
-        for (l, layer) in weights.layers.enumerated() {
-            // Attention block.
-            RMSNorm.forward(residual, weight: layer[.attnNorm], out: &normed, T: T, C: C, eps: config.rmsNormEps)
-            project(normed, layer, .q, &q, T: T, K: C, N: H * D)
-            project(normed, layer, .k, &k, T: T, K: C, N: Hkv * D)
-            project(normed, layer, .v, &v, T: T, K: C, N: Hkv * D)
-            rope.forward(&q, positions: positions, T: T, heads: H)
-            rope.forward(&k, positions: positions, T: T, heads: Hkv)
+        runLayers(&residual, rows: T, positions: Array(past..<(past + T)), adapters: adapters, saving: nil) { l, _, k, v, attnOut, q in
             cache.keys[l].withUnsafeMutableBufferPointer { keys in
                 (keys.baseAddress! + past * Hkv * D).update(from: k, count: T * Hkv * D)
             }
@@ -67,22 +47,14 @@ public final class LlamaModel: Sendable {
             Attention.forward(
                 q: q, kCache: cache.keys[l], vCache: cache.values[l], out: &attnOut, scratch: &scores,
                 T: T, past: past, H: H, Hkv: Hkv, D: D)
-            project(attnOut, layer, .o, &residual, T: T, K: H * D, N: C, accumulate: true)
-
-            // MLP block.
-            RMSNorm.forward(residual, weight: layer[.ffnNorm], out: &normed, T: T, C: C, eps: config.rmsNormEps)
-            project(normed, layer, .gate, &gate, T: T, K: C, N: F)
-            project(normed, layer, .up, &up, T: T, K: C, N: F)
-            SwiGLU.forward(gate: gate, up: up, out: &gate, count: T * F)
-            project(gate, layer, .down, &residual, T: T, K: F, N: C, accumulate: true)
         }
         cache.advance(by: T)
 
         let rows = mode == .last ? 1 : T
-        let first = T - rows
         var finalNormed = [Float](repeating: 0, count: rows * C)
         residual.withUnsafeBufferPointer { r in
-            RMSNorm.forward(r.baseAddress! + first * C, weight: weights.outputNorm, out: &finalNormed, T: rows, C: C, eps: config.rmsNormEps)
+            RMSNorm.forward(
+                r.baseAddress! + (T - rows) * C, weight: weights.outputNorm, out: &finalNormed, T: rows, C: C, eps: config.rmsNormEps)
         }
         var logits = [Float](repeating: 0, count: rows * V)
         if rows == 1, let head = weights.quantizedHead {
@@ -93,23 +65,127 @@ public final class LlamaModel: Sendable {
         return logits
     }
 
-    /// y (+)= x · Wᵀ. A single row reads the quantized blocks when the file had them (decode is
-    /// bound by weight bytes read); several rows use sgemm on the Float32 weights (compute-bound).
-    /// x: [T, K]  y: [T, N]
-    private func project(
-        _ x: [Float], _ layer: LayerWeights, _ tensor: LayerTensor, _ y: inout [Float],
-        T: Int, K: Int, N: Int, accumulate: Bool = false
+    // MARK: - Shared by inference and training
+
+    func checkTokens(_ tokens: [Int]) throws(ModelError) {
+        let V = config.vocabSize
+        for id in tokens where id < 0 || id >= V { throw .tokenOutOfRange(id: id, vocabularySize: V) }
+    }
+
+    func checkAdapters(_ adapters: [LayerAdapters]?) throws(ModelError) {
+        guard let adapters else { return }
+        guard adapters.count == config.numHiddenLayers else {
+            throw .format("adapters cover \(adapters.count) layers, the model has \(config.numHiddenLayers)")
+        }
+        for (l, layer) in adapters.enumerated() {
+            for tensor in LayerTensor.projections {
+                guard let pair = layer[tensor] else { continue }
+                let shape = tensor.shape(config)
+                guard pair.outFeatures == shape[0], pair.inFeatures == shape[1] else {
+                    throw .format(
+                        "adapter for layer \(l) \(tensor) is [\(pair.outFeatures) × \(pair.rank)]·[\(pair.rank) × \(pair.inFeatures)], the weight is \(shape)")
+                }
+            }
+        }
+    }
+
+    /// [T, C] rows of the token embedding table.
+    func embed(_ tokens: [Int]) -> [Float] {
+        let C = config.hiddenSize
+        var residual = [Float](repeating: 0, count: tokens.count * C)
+        weights.tokenEmbedding.withUnsafeBufferPointer { table in
+            residual.withUnsafeMutableBufferPointer { r in
+                for (t, id) in tokens.enumerated() {
+                    (r.baseAddress! + t * C).update(from: table.baseAddress! + id * C, count: C)
+                }
+            }
+        }
+        return residual
+    }
+
+    /// The decoder stack over `rows` activation rows. `attend(layer, saved, k, v, attnOut, q)`
+    /// computes attention (from the cache for inference, per sequence for training). When
+    /// `saved` is given, every activation backward needs is kept in it.
+    func runLayers(
+        _ residual: inout [Float], rows N: Int, positions: [Int], adapters: [LayerAdapters]?, saving saved: TrainingActivations?,
+        attend: (_ layer: Int, _ saved: TrainingActivations?, _ k: [Float], _ v: [Float], _ attnOut: inout [Float], _ q: [Float]) -> Void
     ) {
-        guard T == 1, let quantized = layer.quantized(tensor) else {
-            MatMul.forward(x, layer[tensor], &y, T: T, K: K, N: N, accumulate: accumulate)
-            return
+        let config = config
+        let C = config.hiddenSize, F = config.intermediateSize
+        let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
+        let eps = config.rmsNormEps
+        // Activations, named for the op that produced them; all [N, ·].
+        var attnNorm = [Float](repeating: 0, count: N * C)
+        var ffnNorm = [Float](repeating: 0, count: N * C)
+        var attnRstd = [Float](repeating: 0, count: N)
+        var ffnRstd = attnRstd
+        var q = [Float](repeating: 0, count: N * H * D)
+        var k = [Float](repeating: 0, count: N * Hkv * D)
+        var v = k
+        var attnOut = q
+        var gate = [Float](repeating: 0, count: N * F)
+        var up = gate
+        var swiglu = gate
+
+        for (l, layer) in weights.layers.enumerated() {
+            let adapter = adapters?[l]
+            var lora = LoRAActivations()
+            let input = residual
+
+            // Attention block.
+            RMSNorm.forward(residual, weight: layer[.attnNorm], out: &attnNorm, rstd: &attnRstd, T: N, C: C, eps: eps)
+            project(attnNorm, layer, adapter, .q, &q, T: N, K: C, N: H * D, saved: saved, lora: &lora)
+            project(attnNorm, layer, adapter, .k, &k, T: N, K: C, N: Hkv * D, saved: saved, lora: &lora)
+            project(attnNorm, layer, adapter, .v, &v, T: N, K: C, N: Hkv * D, saved: saved, lora: &lora)
+            rope.forward(&q, positions: positions, T: N, heads: H)
+            rope.forward(&k, positions: positions, T: N, heads: Hkv)
+            attend(l, saved, k, v, &attnOut, q)
+            project(attnOut, layer, adapter, .o, &residual, T: N, K: H * D, N: C, accumulate: true, saved: saved, lora: &lora)
+            let afterAttention = residual
+
+            // MLP block.
+            RMSNorm.forward(residual, weight: layer[.ffnNorm], out: &ffnNorm, rstd: &ffnRstd, T: N, C: C, eps: eps)
+            project(ffnNorm, layer, adapter, .gate, &gate, T: N, K: C, N: F, saved: saved, lora: &lora)
+            project(ffnNorm, layer, adapter, .up, &up, T: N, K: C, N: F, saved: saved, lora: &lora)
+            SwiGLU.forward(gate: gate, up: up, out: &swiglu, count: N * F)
+            project(swiglu, layer, adapter, .down, &residual, T: N, K: F, N: C, accumulate: true, saved: saved, lora: &lora)
+
+            // Arrays are copy-on-write: keeping them costs nothing until the next layer writes.
+            saved?.layers.append(
+                LayerActivations(
+                    input: input, attnNorm: attnNorm, attnRstd: attnRstd, q: q, k: k, v: v, attnOut: attnOut,
+                    afterAttention: afterAttention, ffnNorm: ffnNorm, ffnRstd: ffnRstd, gate: gate, up: up, swiglu: swiglu,
+                    lora: lora, probabilities: saved?.pendingProbabilities ?? []))
         }
-        if accumulate {
-            var product = [Float](repeating: 0, count: N)
-            quantized.forward(x, &product)
-            for n in 0..<N { y[n] += product[n] }
+    }
+
+    /// y (+)= x · Wᵀ + scale · (x·Aᵀ)·Bᵀ. A single row reads the quantized blocks when the file
+    /// had them (decode is bound by weight bytes read); several rows use sgemm on the Float32
+    /// weights (compute-bound). x: [T, K]  y: [T, N]
+    private func project(
+        _ x: [Float], _ layer: LayerWeights, _ adapter: LayerAdapters?, _ tensor: LayerTensor, _ y: inout [Float],
+        T: Int, K: Int, N: Int, accumulate: Bool = false, saved: TrainingActivations?, lora: inout LoRAActivations
+    ) {
+        if T == 1, let quantized = layer.quantized(tensor) {
+            if accumulate {
+                var product = [Float](repeating: 0, count: N)
+                quantized.forward(x, &product)
+                for n in 0..<N { y[n] += product[n] }
+            } else {
+                quantized.forward(x, &y)
+            }
         } else {
-            quantized.forward(x, &y)
+            MatMul.forward(x, layer[tensor], &y, T: T, K: K, N: N, accumulate: accumulate)
         }
+        guard let pair = adapter?[tensor] else { return }
+        var input = x
+        if let dropout = saved?.dropout {
+            let mask = dropout.mask(count: x.count)
+            for i in input.indices { input[i] *= mask[i] }
+            lora.masks[tensor.index] = mask
+        }
+        var u = [Float](repeating: 0, count: T * pair.rank)
+        LowRank.forward(input, a: pair.a, b: pair.b, scale: pair.scale, u: &u, y: &y, T: T, K: K, N: N, R: pair.rank)
+        lora.u[tensor.index] = u
     }
 }

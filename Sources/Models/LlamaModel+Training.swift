@@ -1,0 +1,192 @@
+import Kernels
+
+/// A batch of B sequences of T tokens. `targets[i]` is the token position i must predict (the
+/// next token), or -100 where no loss is taken (prompt, padding, the last position).
+public struct TrainingBatch: Sendable, Equatable {
+    public let tokens: [Int]
+    public let targets: [Int]
+    public let batchSize: Int
+    public let length: Int
+
+    public init(tokens: [Int], targets: [Int], batchSize: Int, length: Int) {
+        precondition(tokens.count == batchSize * length && targets.count == tokens.count)
+        self.tokens = tokens
+        self.targets = targets
+        self.batchSize = batchSize
+        self.length = length
+    }
+
+    /// From Hugging Face's convention, `labels` aligned with `input_ids` (shifted inside the loss).
+    public init(inputIds: [[Int]], labels: [[Int]]) {
+        let length = inputIds.first?.count ?? 0
+        self.init(
+            tokens: inputIds.flatMap { $0 },
+            targets: labels.flatMap { Array($0.dropFirst()) + [CrossEntropy.ignoreIndex] },
+            batchSize: inputIds.count, length: length)
+    }
+
+    /// Positions that contribute to the loss.
+    public var scoredCount: Int { targets.count { $0 != CrossEntropy.ignoreIndex } }
+}
+
+extension LlamaModel {
+    /// Rows of the head processed at once: bounds the logits buffer to chunk × V floats instead
+    /// of N × V (200 MB for 4 × 256 tokens with SmolLM2's vocabulary).
+    static let headChunk = 128
+
+    /// Forward and backward over a batch with LoRA adapters on a frozen base.
+    /// Returns Σ cross-entropy over scored positions; adds d(Σ · gradientScale)/d(A, B) into
+    /// `gradients` (same layout as `adapters`). No gradient of a base weight is ever formed.
+    public func lossAndGradients(
+        _ batch: TrainingBatch, adapters: [LayerAdapters], gradients: inout [LayerAdapters], gradientScale: Float,
+        dropout: Float = 0, seed: UInt64 = 0
+    ) throws(ModelError) -> Double {
+        try checkTokens(batch.tokens)
+        try checkAdapters(adapters)
+        let saved = TrainingActivations(dropout: dropout > 0 ? LoRADropout(probability: dropout, seed: seed) : nil)
+        var hidden = trainingForward(batch, adapters: adapters, saved: saved)
+        let (loss, dHidden) = headLossAndGradient(&hidden, targets: batch.targets, gradientScale: gradientScale, backward: true)
+        trainingBackward(batch, dHidden: dHidden, adapters: adapters, saved: saved, gradients: &gradients)
+        return loss
+    }
+
+    /// Σ cross-entropy over scored positions, forward only (validation).
+    public func loss(_ batch: TrainingBatch, adapters: [LayerAdapters]?) throws(ModelError) -> Double {
+        try checkTokens(batch.tokens)
+        try checkAdapters(adapters)
+        var hidden = trainingForward(batch, adapters: adapters, saved: nil)
+        return headLossAndGradient(&hidden, targets: batch.targets, gradientScale: 0, backward: false).loss
+    }
+
+    // MARK: - Forward
+
+    /// Runs the decoder over B independent sequences; returns the final residual stream [N, C]
+    /// (before the output norm, which `headLossAndGradient` applies).
+    func trainingForward(_ batch: TrainingBatch, adapters: [LayerAdapters]?, saved: TrainingActivations?) -> [Float] {
+        let config = config
+        let B = batch.batchSize, T = batch.length
+        let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
+        var residual = embed(batch.tokens)
+        let positions = (0..<(B * T)).map { $0 % T }
+        runLayers(&residual, rows: B * T, positions: positions, adapters: adapters, saving: saved) { _, saved, k, v, attnOut, q in
+            var probabilities = [Float](repeating: 0, count: B * H * T * T)
+            Attention.forward(sequences: q, k: k, v: v, out: &attnOut, probabilities: &probabilities, B: B, T: T, H: H, Hkv: Hkv, D: D)
+            saved?.pendingProbabilities = probabilities
+        }
+        return residual
+    }
+
+    /// Output norm, head and cross-entropy in row chunks. With `backward`, returns the gradient
+    /// of Σ loss · gradientScale with respect to the final residual stream.
+    func headLossAndGradient(
+        _ hidden: inout [Float], targets: [Int], gradientScale: Float, backward: Bool
+    ) -> (loss: Double, dHidden: [Float]) {
+        let C = config.hiddenSize, V = config.vocabSize
+        let N = targets.count
+        var normed = [Float](repeating: 0, count: N * C)
+        var rstd = [Float](repeating: 0, count: N)
+        RMSNorm.forward(hidden, weight: weights.outputNorm, out: &normed, rstd: &rstd, T: N, C: C, eps: config.rmsNormEps)
+        var dNormed = [Float](repeating: 0, count: backward ? N * C : 0)
+        var logits = [Float](repeating: 0, count: min(N, Self.headChunk) * V)
+        var loss: Double = 0
+        let head = weights.head
+        for start in stride(from: 0, to: N, by: Self.headChunk) {
+            let rows = min(Self.headChunk, N - start)
+            normed.withUnsafeBufferPointer { x in
+                MatMul.forward(x.baseAddress! + start * C, head, &logits, T: rows, K: C, N: V)
+            }
+            loss += targets.withUnsafeBufferPointer { t in
+                CrossEntropy.forwardBackward(logits: &logits, targets: t.baseAddress! + start, T: rows, V: V, gradientScale: gradientScale)
+            }
+            if backward {
+                dNormed.withUnsafeMutableBufferPointer { d in
+                    MatMul.backward(logits, head, d.baseAddress! + start * C, T: rows, K: C, N: V)
+                }
+            }
+        }
+        guard backward else { return (loss, []) }
+        var dHidden = [Float](repeating: 0, count: N * C)
+        RMSNorm.backward(dOut: dNormed, x: hidden, weight: weights.outputNorm, rstd: rstd, dX: &dHidden, T: N, C: C)
+        return (loss, dHidden)
+    }
+
+    // MARK: - Backward
+
+    /// Walks the layers in reverse, from the gradient of the final residual stream, adding LoRA
+    /// gradients into `gradients`. Layer 0's input gradient would only reach the frozen
+    /// embedding, so it is not computed.
+    func trainingBackward(
+        _ batch: TrainingBatch, dHidden: [Float], adapters: [LayerAdapters], saved: TrainingActivations,
+        gradients: inout [LayerAdapters]
+    ) {
+        let config = config
+        let B = batch.batchSize, T = batch.length, N = B * T
+        let C = config.hiddenSize, F = config.intermediateSize
+        let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
+        let positions = (0..<N).map { $0 % T }
+        var dResidual = dHidden
+        var dSwiglu = [Float](repeating: 0, count: N * F)
+        var dGate = dSwiglu, dUp = dSwiglu
+        var dFfnNorm = [Float](repeating: 0, count: N * C)
+        var dAttnNorm = dFfnNorm
+        var dAttnOut = [Float](repeating: 0, count: N * H * D)
+        var dQ = dAttnOut
+        var dK = [Float](repeating: 0, count: N * Hkv * D)
+        var dV = dK
+
+        for l in stride(from: weights.layers.count - 1, through: 0, by: -1) {
+            let layer = weights.layers[l]
+            let act = saved.layers[l]
+            let adapter = adapters[l]
+            var grads = gradients[l]
+            defer { gradients[l] = grads }
+            func linearBackward(_ tensor: LayerTensor, dY: [Float], x: [Float], dX: inout [Float], inputGradient: Bool, K: Int, N out: Int) {
+                if inputGradient { MatMul.backward(dY, layer[tensor], &dX, T: N, K: K, N: out) }
+                guard let pair = adapter[tensor], var g = grads[tensor], let u = act.lora.u[tensor.index] else { return }
+                var input = x
+                let mask = act.lora.masks[tensor.index]
+                if let mask { for i in input.indices { input[i] *= mask[i] } }
+                var dInput = [Float](repeating: 0, count: inputGradient ? N * K : 0)
+                var dU = [Float](repeating: 0, count: N * pair.rank)
+                dInput.withUnsafeMutableBufferPointer { dInput in
+                    LowRank.backward(
+                        dY: dY, x: input, u: u, a: pair.a, b: pair.b, scale: pair.scale, dA: &g.a, dB: &g.b,
+                        dX: inputGradient ? dInput.baseAddress! : nil, dU: &dU, T: N, K: K, N: out, R: pair.rank)
+                }
+                if inputGradient {
+                    for i in dX.indices { dX[i] += mask.map { dInput[i] * $0[i] } ?? dInput[i] }
+                }
+                grads[tensor] = g
+            }
+
+            // MLP block, from the layer output back to the residual after attention.
+            dSwiglu.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            linearBackward(.down, dY: dResidual, x: act.swiglu, dX: &dSwiglu, inputGradient: true, K: F, N: C)
+            SwiGLU.backward(dOut: dSwiglu, gate: act.gate, up: act.up, dGate: &dGate, dUp: &dUp, count: N * F)
+            dFfnNorm.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            linearBackward(.gate, dY: dGate, x: act.ffnNorm, dX: &dFfnNorm, inputGradient: true, K: C, N: F)
+            linearBackward(.up, dY: dUp, x: act.ffnNorm, dX: &dFfnNorm, inputGradient: true, K: C, N: F)
+            RMSNorm.backward(dOut: dFfnNorm, x: act.afterAttention, weight: layer[.ffnNorm], rstd: act.ffnRstd, dX: &dResidual, T: N, C: C)
+
+            // Attention block, back to the layer input.
+            dAttnOut.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            linearBackward(.o, dY: dResidual, x: act.attnOut, dX: &dAttnOut, inputGradient: true, K: H * D, N: C)
+            dQ.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            dK.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            dV.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            Attention.backward(
+                dOut: dAttnOut, q: act.q, k: act.k, v: act.v, probabilities: act.probabilities, dQ: &dQ, dK: &dK, dV: &dV,
+                B: B, T: T, H: H, Hkv: Hkv, D: D)
+            rope.backward(&dQ, positions: positions, T: N, heads: H)
+            rope.backward(&dK, positions: positions, T: N, heads: Hkv)
+            let needInput = l > 0
+            dAttnNorm.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            linearBackward(.q, dY: dQ, x: act.attnNorm, dX: &dAttnNorm, inputGradient: needInput, K: C, N: H * D)
+            linearBackward(.k, dY: dK, x: act.attnNorm, dX: &dAttnNorm, inputGradient: needInput, K: C, N: Hkv * D)
+            linearBackward(.v, dY: dV, x: act.attnNorm, dX: &dAttnNorm, inputGradient: needInput, K: C, N: Hkv * D)
+            if needInput {
+                RMSNorm.backward(dOut: dAttnNorm, x: act.input, weight: layer[.attnNorm], rstd: act.attnRstd, dX: &dResidual, T: N, C: C)
+            }
+        }
+    }
+}
