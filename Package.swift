@@ -16,15 +16,17 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["Formats"]),
         .target(name: "Models", dependencies: ["Kernels", "Formats"]),
         .target(name: "LoRA", dependencies: ["Models", "Formats", "Kernels"]),
+        .target(name: "Training", dependencies: ["LoRA", "Models", "Kernels", "Formats", "Tokenizers"]),
         .target(name: "Inference", dependencies: ["Models", "Kernels", "Formats", "Tokenizers"]),
         .executableTarget(
             name: "LoRACLI",
             dependencies: [
-                "Inference", "LoRA", "Models", "Formats", "Tokenizers", "Kernels",
+                "Inference", "Training", "LoRA", "Models", "Formats", "Tokenizers", "Kernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .target(name: "TestSupport", dependencies: ["Kernels", "Formats", "Models"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Kernels", "Formats", "Tokenizers", "TestSupport"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "Kernels", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),

@@ -10,7 +10,7 @@ extension LoRAAdapter {
     public static let configFile = "adapter_config.json"
     public static let weightsFile = "adapter_model.safetensors"
 
-    static func peftTensorName(layer: Int, _ tensor: LayerTensor, _ matrix: String) -> String {
+    public static func peftTensorName(layer: Int, _ tensor: LayerTensor, _ matrix: String) -> String {
         "base_model.model.model.layers.\(layer).\(tensor.modulePath).lora_\(matrix).weight"
     }
 
