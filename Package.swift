@@ -10,8 +10,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "CQuantKernels"),
-        .target(name: "Kernels", dependencies: ["CBLAS", "CQuantKernels"]),
+        .target(name: "CKernels"),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Formats"),
         .target(name: "Tokenizers", dependencies: ["Formats"]),
         .target(name: "Models", dependencies: ["Kernels", "Formats"]),

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// Dimension letters used in every kernel signature (llm.c's convention):
 /// `T` tokens, `C` hidden size, `H` query heads, `Hkv` key/value heads, `D` head dimension,
@@ -13,4 +14,12 @@ public enum BLAS {
     }
 
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
+}
+
+public enum Memory {
+    /// Keeps freed memory for reuse instead of returning it to the system (see memory_tuning.h).
+    /// Called by the processes that train; harmless elsewhere.
+    public static func keepFreedPages() {
+        memory_keep_freed_pages()
+    }
 }

@@ -128,6 +128,13 @@ public final class LlamaModel: Sendable {
         var swiglu = gate
 
         for (l, layer) in weights.layers.enumerated() {
+            if saved != nil && l > 0 {
+                // The previous layer's buffers now belong to `saved`; writing into them would
+                // copy each first (copy-on-write), so take fresh ones that every op below fills.
+                (attnNorm, ffnNorm, attnRstd, ffnRstd) = (.uninitialized(N * C), .uninitialized(N * C), .uninitialized(N), .uninitialized(N))
+                (q, k, v, attnOut) = (.uninitialized(N * H * D), .uninitialized(N * Hkv * D), .uninitialized(N * Hkv * D), .uninitialized(N * H * D))
+                (gate, up, swiglu) = (.uninitialized(N * F), .uninitialized(N * F), .uninitialized(N * F))
+            }
             let adapter = adapters?[l]
             var lora = LoRAActivations()
             let input = residual
@@ -187,5 +194,12 @@ public final class LlamaModel: Sendable {
         var u = [Float](repeating: 0, count: T * pair.rank)
         LowRank.forward(input, a: pair.a, b: pair.b, scale: pair.scale, u: &u, y: &y, T: T, K: K, N: N, R: pair.rank)
         lora.u[tensor.index] = u
+    }
+}
+
+extension Array where Element == Float {
+    /// A buffer the caller overwrites completely before reading (no zero-fill pass).
+    static func uninitialized(_ count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
     }
 }

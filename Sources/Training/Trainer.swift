@@ -25,6 +25,7 @@ public final class Trainer {
         model: LlamaModel, adapter: LoRAAdapter, train: [Example], valid: [Example]?, options: TrainingOptions, padId: Int,
         checkpointDirectory: String? = nil, baseModelName: String = "", resumeFrom checkpoint: Checkpoint? = nil
     ) {
+        Memory.keepFreedPages()
         self.model = model
         self.options = options
         self.train = Batcher(examples: train, batchSize: options.batchSize, seed: options.seed, padId: padId)

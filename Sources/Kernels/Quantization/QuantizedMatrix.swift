@@ -1,4 +1,4 @@
-import CQuantKernels
+import CKernels
 
 /// A weight matrix kept in its GGUF block format (HF `[out, in]` row order), used for
 /// single-token decoding: reading 0.6 (Q4_1) or 1.06 (Q8_0) bytes per weight instead of 4 is

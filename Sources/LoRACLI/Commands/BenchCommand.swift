@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Inference
 import Kernels
+import LoRA
 import Models
+import Training
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,9 +22,24 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Repetitions of each measurement (best and median are reported).")
     var repeats: Int = 3
 
+    @Flag(name: .long, help: "Measure LoRA training instead: forward + backward + AdamW steps.")
+    var train = false
+
+    @Option(name: .long, help: "With --train: sequences per batch.")
+    var batchSize: Int = 4
+
+    @Option(name: .long, help: "With --train: tokens per sequence.")
+    var sequenceLength: Int = 256
+
+    @Option(name: .long, help: "With --train: LoRA rank.")
+    var rank: Int = 8
+
+    @Option(name: .long, help: "With --train: adapted projections (PEFT names, letters or all).")
+    var targets: String = "all"
+
     func validate() throws {
-        guard promptTokens >= 1, decodeTokens >= 1, repeats >= 1 else {
-            throw ValidationError("--prompt-tokens, --decode-tokens and --repeats must be at least 1")
+        guard promptTokens >= 1, decodeTokens >= 1, repeats >= 1, batchSize >= 1, sequenceLength >= 2, rank >= 1 else {
+            throw ValidationError("--prompt-tokens, --decode-tokens, --repeats, --batch-size, --rank must be at least 1, --sequence-length at least 2")
         }
     }
 
@@ -30,6 +47,7 @@ struct BenchCommand: ParsableCommand {
         let loadStart = Date()
         let languageModel = try modelOptions.load()
         let loadSeconds = Date().timeIntervalSince(loadStart)
+        if train { return try runTraining(languageModel, loadSeconds: loadSeconds) }
         let model = languageModel.model
         let config = model.config
         guard promptTokens + decodeTokens <= config.maxPositionEmbeddings else {
@@ -83,7 +101,53 @@ struct BenchCommand: ParsableCommand {
             "machine": ["sgemm_gflops": round3(gflops), "read_bandwidth_gb_per_s": round3(bandwidth)],
             "memory": ["resident_mib": Machine.residentMiB().current, "peak_resident_mib": Machine.residentMiB().peak],
         ]
-        let json = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+        try printJSON(report)
+    }
+
+    /// Training steps on a fixed batch of real text, as PEFT's benchmark does: tokens/s,
+    /// the machine's 4·N FLOP-per-token limit at its measured sgemm speed, peak memory.
+    private func runTraining(_ languageModel: LanguageModel, loadSeconds: Double) throws {
+        let model = languageModel.model
+        let config = model.config
+        let loraConfig = LoRAConfig(rank: rank, alpha: Float(2 * rank), targets: try LoRAConfig.parseTargets(targets))
+        let sentence = languageModel.tokenizer.encode(
+            "Small specialised models beat one big general model on cost and energy for most enterprise tasks. ")
+        let examples = (0..<batchSize).map { b in
+            Example(tokens: (0..<sequenceLength).map { sentence[($0 + b) % sentence.count] }, trained: Array(repeating: true, count: sequenceLength))
+        }
+        let options = TrainingOptions(
+            iterations: repeats + 1, batchSize: batchSize, learningRate: 1e-4, stepsPerReport: 1, stepsPerEval: 0)
+        let trainer = Trainer(
+            model: model, adapter: .initialized(loraConfig, for: config, seed: 0), train: examples, valid: nil, options: options, padId: 0)
+        var rates: [Double] = []
+        _ = try trainer.run { event in
+            // The first step warms caches and allocators up; it is not counted.
+            if case .step(let step) = event, step.iteration > 1 { rates.append(step.tokensPerSecond) }
+            return .proceed
+        }
+        rates.sort()
+        let gflops = Machine.sgemmGFLOPS(T: batchSize * sequenceLength, K: config.hiddenSize, N: config.intermediateSize)
+        let parameters = Double(model.weights.parameterCount)
+        // Forward 2N + backward-to-inputs 2N per token, plus attention (QKᵀ, PV and their
+        // gradients: ≈ 4·L·C·T forward+backward per token at sequence length T).
+        let flopsPerToken = 4 * parameters + 4 * Double(config.numHiddenLayers * config.hiddenSize * sequenceLength)
+        let limit = gflops * 1e9 / flopsPerToken
+        let memory = Machine.residentMiB()
+        try printJSON([
+            "model": modelOptions.resolvedPath, "threads": modelOptions.threads, "load_seconds": round3(loadSeconds),
+            "train": [
+                "batch_size": batchSize, "sequence_length": sequenceLength, "rank": rank,
+                "targets": loraConfig.targets.compactMap(\.peftName), "trainable_parameters": trainer.adapter.parameterCount,
+                "tokens_per_second_best": round3(rates.last ?? 0), "tokens_per_second_median": round3(rates[rates.count / 2]),
+                "limit_tokens_per_second": round3(limit), "fraction_of_limit": round3((rates.last ?? 0) / limit),
+            ] as [String: Any],
+            "machine": ["sgemm_gflops": round3(gflops)],
+            "memory": ["resident_mib": memory.current, "peak_resident_mib": memory.peak],
+        ])
+    }
+
+    private func printJSON(_ object: [String: Any]) throws {
+        let json = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
 
