@@ -20,8 +20,9 @@ public struct Generator {
     /// Generates up to `maxTokens` after `prompt`. `onText` receives each piece of text as soon
     /// as it is complete UTF-8 and returns false to stop early. With `stopAtStopTokens` off,
     /// generation runs the full length (as transformers does when no EOS is set).
+    /// adapters: the LoRA deltas to apply, one per layer (nil: the base model alone).
     public func generate(
-        prompt: [Int], maxTokens: Int, sampling: SamplingParameters = SamplingParameters(),
+        prompt: [Int], maxTokens: Int, sampling: SamplingParameters = SamplingParameters(), adapters: [LayerAdapters]? = nil,
         stopAtStopTokens: Bool = true, onText: (String) -> Bool = { _ in true }
     ) throws -> Result {
         let model = languageModel.model
@@ -33,7 +34,7 @@ public struct Generator {
         let cache = KVCache(config: model.config, capacity: capacity)
         var sampler = Sampler(sampling)
         var decoder = StreamingDecoder(tokenizer: languageModel.tokenizer)
-        var logits = try model.forward(prompt, cache: cache)
+        var logits = try model.forward(prompt, cache: cache, adapters: adapters)
         var result = Result(tokens: [], text: "", stoppedAtStopToken: false, promptTokens: prompt.count)
         while result.tokens.count < maxTokens {
             let token = sampler.next(logits)
@@ -46,7 +47,7 @@ public struct Generator {
             result.text += piece
             if !piece.isEmpty && !onText(piece) { break }
             guard result.tokens.count < maxTokens, cache.count < cache.capacity else { break }
-            logits = try model.forward([token], cache: cache)
+            logits = try model.forward([token], cache: cache, adapters: adapters)
         }
         let rest = decoder.flush()
         if !rest.isEmpty {

@@ -44,11 +44,13 @@ public enum Attention {
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(S), Int32(D),
                 scale, q + h * D, Int32(qStride), kCache + kvHead * D, Int32(kvStride), 0, scores, Int32(S))
-            for t in 0..<T {
-                let row = scores + t * S
-                let visible = past + t + 1
-                Softmax.forward(row, count: visible)
-                for s in visible..<S { row[s] = 0 }
+            Parallel.forRanges(T, minimumPerTask: 16) { rows in
+                for t in rows {
+                    let row = scores + t * S
+                    let visible = past + t + 1
+                    Softmax.forward(row, count: visible)
+                    for s in visible..<S { row[s] = 0 }
+                }
             }
             // out_h[T, D] = P · V_h
             cblas_sgemm(
@@ -108,12 +110,14 @@ public enum Attention {
             // dP = dO · Vᵀ
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, d32, 1, dO, qStride, v + kvHead * D, kvStride, 0, scratch, t32)
             // Softmax backward: dS = P ⊙ (dP − Σ_s P·dP), then the 1/√D of the scores.
-            for t in 0..<T {
-                let pRow = p + t * T, dRow = scratch + t * T
-                var dot: Double = 0
-                for s in 0...t { dot += Double(pRow[s]) * Double(dRow[s]) }
-                for s in 0...t { dRow[s] = pRow[s] * (dRow[s] - Float(dot)) * scale }
-                for s in (t + 1)..<T { dRow[s] = 0 }
+            Parallel.forRanges(T, minimumPerTask: 16) { rows in
+                for t in rows {
+                    let pRow = p + t * T, dRow = scratch + t * T
+                    var dot: Double = 0
+                    for s in 0...t { dot += Double(pRow[s]) * Double(dRow[s]) }
+                    for s in 0...t { dRow[s] = pRow[s] * (dRow[s] - Float(dot)) * scale }
+                    for s in (t + 1)..<T { dRow[s] = 0 }
+                }
             }
             // dQ += dS · K;  dK += dSᵀ · Q
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, k + kvHead * D, kvStride, 1, dQ + h * D, qStride)

@@ -11,19 +11,32 @@ public enum CrossEntropy {
     public static func forwardBackward(
         logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int>, T: Int, V: Int, gradientScale: Float
     ) -> Double {
-        var loss: Double = 0
-        for t in 0..<T {
-            let row = logits + t * V
-            let target = targets[t]
-            guard target != ignoreIndex else {
-                row.update(repeating: 0, count: V)
-                continue
+        var losses = [Double](repeating: 0, count: T)
+        losses.withUnsafeMutableBufferPointer { losses in
+            let losses = losses.baseAddress!
+            Parallel.forEach(T) { t in
+                let row = logits + t * V
+                let target = targets[t]
+                guard target != ignoreIndex else {
+                    row.update(repeating: 0, count: V)
+                    return
+                }
+                let targetLogit = row[target]
+                // One exp per entry: the same exponentials give log Σ exp (in Double) and softmax.
+                var maximum = -Float.infinity
+                for v in 0..<V { maximum = max(maximum, row[v]) }
+                var sum: Double = 0
+                for v in 0..<V {
+                    let e = expf(row[v] - maximum)
+                    row[v] = e
+                    sum += Double(e)
+                }
+                losses[t] = Double(maximum) + log(sum) - Double(targetLogit)
+                let scale = Float(Double(gradientScale) / sum)
+                for v in 0..<V { row[v] *= scale }
+                row[target] -= gradientScale
             }
-            loss += Softmax.logSumExp(row, count: V) - Double(row[target])
-            Softmax.forward(row, count: V)
-            for v in 0..<V { row[v] *= gradientScale }
-            row[target] -= gradientScale
         }
-        return loss
+        return losses.reduce(0, +)
     }
 }

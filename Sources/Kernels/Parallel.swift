@@ -15,4 +15,15 @@ public enum Parallel {
             DispatchQueue.concurrentPerform(iterations: count) { i in body(i) }
         }
     }
+
+    /// Splits `0..<count` into contiguous ranges, one task each, for cheap per-element loops
+    /// where a task per element would cost more than the work.
+    public static func forRanges(_ count: Int, tasks: Int = 8, minimumPerTask: Int = 4096, _ body: (Range<Int>) -> Void) {
+        let taskCount = max(1, min(tasks, count / max(minimumPerTask, 1)))
+        let size = (count + taskCount - 1) / taskCount
+        forEach(taskCount) { task in
+            let range = (task * size)..<min(count, (task + 1) * size)
+            if !range.isEmpty { body(range) }
+        }
+    }
 }

@@ -6,9 +6,11 @@ public enum SwiGLU {
     public static func forward(
         gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int
     ) {
-        for i in 0..<count {
-            let g = gate[i]
-            out[i] = g / (1 + expf(-g)) * up[i]
+        Parallel.forRanges(count) { range in
+            for i in range {
+                let g = gate[i]
+                out[i] = g / (1 + expf(-g)) * up[i]
+            }
         }
     }
 
@@ -19,12 +21,14 @@ public enum SwiGLU {
         dOut: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
         dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int
     ) {
-        for i in 0..<count {
-            let g = gate[i]
-            let sigmoid = 1 / (1 + expf(-g))
-            let silu = g * sigmoid
-            dUp[i] = dOut[i] * silu
-            dGate[i] = dOut[i] * up[i] * sigmoid * (1 + g * (1 - sigmoid))
+        Parallel.forRanges(count) { range in
+            for i in range {
+                let g = gate[i]
+                let sigmoid = 1 / (1 + expf(-g))
+                let silu = g * sigmoid
+                dUp[i] = dOut[i] * silu
+                dGate[i] = dOut[i] * up[i] * sigmoid * (1 + g * (1 - sigmoid))
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 
 /// Locates the golden fixtures, the default model and the package root for tests.
 public enum Fixtures {
@@ -59,4 +60,11 @@ public enum Fixtures {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
+}
+
+/// The default model's GGUF, opened once per test process.
+public enum GGUFFileLoader {
+    private static let shared = Result { try GGUFFile(path: Fixtures.modelPath) }
+
+    public static func load() throws -> GGUFFile { try shared.get() }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inference
+import LoRA
 import Tokenizers
 
 struct GenerateCommand: ParsableCommand {
@@ -19,6 +20,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "System message for --chat (default: the template's own).")
     var system: String?
 
+    @Option(name: .long, help: "A PEFT LoRA adapter folder to apply (adapter_config.json + adapter_model.safetensors).")
+    var adapter: String?
+
     @Option(name: .long, help: "Maximum number of new tokens.")
     var maxTokens: Int = 128
 
@@ -32,6 +36,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let languageModel = try modelOptions.load()
+        let adapters = try adapter.map { try LoRAAdapter.loadPEFT(from: $0, for: languageModel.model.config).layers }
         let ids: [Int]
         if chat {
             var messages: [ChatMessage] = []
@@ -42,7 +47,9 @@ struct GenerateCommand: ParsableCommand {
             ids = languageModel.tokenizer.encode(prompt)
         }
         let start = Date()
-        let result = try Generator(languageModel).generate(prompt: ids, maxTokens: maxTokens, sampling: sampling.parameters) { piece in
+        let result = try Generator(languageModel).generate(
+            prompt: ids, maxTokens: maxTokens, sampling: sampling.parameters, adapters: adapters
+        ) { piece in
             FileHandle.standardOutput.write(Data(piece.utf8))
             return true
         }
