@@ -60,69 +60,84 @@ public enum Attention {
     }
 
     /// B independent sequences of T tokens (training): causal attention within each, keeping
-    /// the probabilities for `backward`.
+    /// the probabilities for `backward`. The B·H (sequence, head) pairs run in parallel, each
+    /// with single-threaded BLAS: small GEMMs split across threads cost more than they gain.
     /// q, out: [B, T, H, D]  k, v: [B, T, Hkv, D]  probabilities: [B, H, T, T]
     public static func forward(
         sequences q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>, B: Int, T: Int, H: Int, Hkv: Int, D: Int
     ) {
-        for b in 0..<B {
-            forward(
-                q: q + b * T * H * D, kCache: k + b * T * Hkv * D, vCache: v + b * T * Hkv * D, out: out + b * T * H * D,
-                scratch: probabilities, probabilities: probabilities + b * H * T * T, T: T, past: 0, H: H, Hkv: Hkv, D: D)
+        let group = H / Hkv
+        let scale = 1 / Float(D).squareRoot()
+        let qStride = Int32(H * D), kvStride = Int32(Hkv * D), t32 = Int32(T), d32 = Int32(D)
+        BLAS.withThreadCount(1) {
+            Parallel.forEach(B * H) { task in
+                let b = task / H, h = task % H, kvHead = h / group
+                let qh = q + b * T * H * D + h * D, kh = k + b * T * Hkv * D + kvHead * D, vh = v + b * T * Hkv * D + kvHead * D
+                let p = probabilities + task * T * T
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, d32, scale, qh, qStride, kh, kvStride, 0, p, t32)
+                for t in 0..<T {
+                    let row = p + t * T
+                    Softmax.forward(row, count: t + 1)
+                    for s in (t + 1)..<T { row[s] = 0 }
+                }
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, d32, t32, 1, p, t32, vh, kvStride, 0,
+                    out + b * T * H * D + h * D, qStride)
+            }
         }
     }
 
     /// Gradients of `forward(sequences:)`, added into dQ, dK, dV; the key/value heads shared by
-    /// a group of query heads collect the group's gradients.
+    /// a group of query heads collect the group's gradients, so the parallel tasks are
+    /// (sequence, key/value head) pairs and never write the same rows.
     /// dOut, q, dQ: [B, T, H, D]  k, v, dK, dV: [B, T, Hkv, D]  probabilities: [B, H, T, T]
     public static func backward(
         dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         probabilities: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
         dV: UnsafeMutablePointer<Float>, B: Int, T: Int, H: Int, Hkv: Int, D: Int
     ) {
-        var scratch = [Float](repeating: 0, count: T * T)
-        for b in 0..<B {
-            let qOffset = b * T * H * D, kvOffset = b * T * Hkv * D
-            backward(
-                dOut: dOut + qOffset, q: q + qOffset, k: k + kvOffset, v: v + kvOffset,
-                probabilities: probabilities + b * H * T * T, dQ: dQ + qOffset, dK: dK + kvOffset, dV: dV + kvOffset,
-                scratch: &scratch, T: T, H: H, Hkv: Hkv, D: D)
+        let group = H / Hkv
+        BLAS.withThreadCount(1) {
+            Parallel.forEach(B * Hkv) { task in
+                let b = task / Hkv, kvHead = task % Hkv
+                let qOffset = b * T * H * D, kvOffset = b * T * Hkv * D
+                var scratch = [Float](repeating: 0, count: T * T)
+                for h in (kvHead * group)..<((kvHead + 1) * group) {
+                    backwardHead(
+                        dOut: dOut + qOffset, q: q + qOffset, k: k + kvOffset, v: v + kvOffset,
+                        probabilities: probabilities + (b * H + h) * T * T, dQ: dQ + qOffset, dK: dK + kvOffset, dV: dV + kvOffset,
+                        scratch: &scratch, h: h, kvHead: kvHead, T: T, H: H, Hkv: Hkv, D: D)
+                }
+            }
         }
     }
 
-    /// One sequence. dOut, q, dQ: [T, H, D]  k, v, dK, dV: [T, Hkv, D]  probabilities: [H, T, T]
-    /// scratch: [T, T]
-    static func backward(
+    /// One head of one sequence. dOut, q, dQ: [T, H, D]  k, v, dK, dV: [T, Hkv, D]
+    /// probabilities: [T, T] (this head's)  scratch: [T, T]
+    static func backwardHead(
         dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-        probabilities: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
-        dV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, T: Int, H: Int, Hkv: Int, D: Int
+        probabilities p: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
+        dV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, h: Int, kvHead: Int, T: Int, H: Int, Hkv: Int, D: Int
     ) {
-        let group = H / Hkv
         let scale = 1 / Float(D).squareRoot()
         let qStride = Int32(H * D), kvStride = Int32(Hkv * D), t32 = Int32(T), d32 = Int32(D)
-        for h in 0..<H {
-            let kvHead = h / group
-            let p = probabilities + h * T * T
-            let dO = dOut + h * D
-            // dV += Pᵀ · dO
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, d32, t32, 1, p, t32, dO, qStride, 1, dV + kvHead * D, kvStride)
-            // dP = dO · Vᵀ
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, d32, 1, dO, qStride, v + kvHead * D, kvStride, 0, scratch, t32)
-            // Softmax backward: dS = P ⊙ (dP − Σ_s P·dP), then the 1/√D of the scores.
-            Parallel.forRanges(T, minimumPerTask: 16) { rows in
-                for t in rows {
-                    let pRow = p + t * T, dRow = scratch + t * T
-                    var dot: Double = 0
-                    for s in 0...t { dot += Double(pRow[s]) * Double(dRow[s]) }
-                    for s in 0...t { dRow[s] = pRow[s] * (dRow[s] - Float(dot)) * scale }
-                    for s in (t + 1)..<T { dRow[s] = 0 }
-                }
-            }
-            // dQ += dS · K;  dK += dSᵀ · Q
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, k + kvHead * D, kvStride, 1, dQ + h * D, qStride)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, q + h * D, qStride, 1, dK + kvHead * D, kvStride)
+        let dO = dOut + h * D
+        // dV += Pᵀ · dO
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, d32, t32, 1, p, t32, dO, qStride, 1, dV + kvHead * D, kvStride)
+        // dP = dO · Vᵀ
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, d32, 1, dO, qStride, v + kvHead * D, kvStride, 0, scratch, t32)
+        // Softmax backward: dS = P ⊙ (dP − Σ_s P·dP), then the 1/√D of the scores.
+        for t in 0..<T {
+            let pRow = p + t * T, dRow = scratch + t * T
+            var dot: Double = 0
+            for s in 0...t { dot += Double(pRow[s]) * Double(dRow[s]) }
+            for s in 0...t { dRow[s] = pRow[s] * (dRow[s] - Float(dot)) * scale }
+            for s in (t + 1)..<T { dRow[s] = 0 }
         }
+        // dQ += dS · K;  dK += dSᵀ · Q
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, k + kvHead * D, kvStride, 1, dQ + h * D, qStride)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, q + h * D, qStride, 1, dK + kvHead * D, kvStride)
     }
 
     /// Σ a[i]·b[i] in 16-wide lanes (a scalar loop would not vectorize: float addition is not

@@ -1,4 +1,4 @@
-import Foundation
+import CKernels
 
 /// Next-token cross-entropy as Hugging Face's causal-LM loss: logits at position t are scored
 /// against the label at t + 1; labels of -100 are ignored; the mean is over scored positions.
@@ -21,20 +21,8 @@ public enum CrossEntropy {
                     row.update(repeating: 0, count: V)
                     return
                 }
-                let targetLogit = row[target]
-                // One exp per entry: the same exponentials give log Σ exp (in Double) and softmax.
-                var maximum = -Float.infinity
-                for v in 0..<V { maximum = max(maximum, row[v]) }
-                var sum: Double = 0
-                for v in 0..<V {
-                    let e = expf(row[v] - maximum)
-                    row[v] = e
-                    sum += Double(e)
-                }
-                losses[t] = Double(maximum) + log(sum) - Double(targetLogit)
-                let scale = Float(Double(gradientScale) / sum)
-                for v in 0..<V { row[v] *= scale }
-                row[target] -= gradientScale
+                // One exp per entry gives both log Σ exp (accumulated in double) and the softmax.
+                losses[t] = vm_cross_entropy_row(row, Int32(V), Int32(target), gradientScale)
             }
         }
         return losses.reduce(0, +)

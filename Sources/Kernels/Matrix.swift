@@ -14,6 +14,15 @@ public enum BLAS {
     }
 
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` with OpenBLAS limited to `count` threads (e.g. 1 while our own threads run
+    /// many small GEMMs side by side), then restores the previous count.
+    public static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        let previous = threadCount
+        setThreadCount(count)
+        defer { setThreadCount(previous) }
+        return try body()
+    }
 }
 
 public enum Memory {

@@ -1,4 +1,4 @@
-import Foundation
+import CKernels
 
 /// Llama's gated MLP activation: out = silu(gate) · up, silu(x) = x · sigmoid(x).
 public enum SwiGLU {
@@ -7,10 +7,7 @@ public enum SwiGLU {
         gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int
     ) {
         Parallel.forRanges(count) { range in
-            for i in range {
-                let g = gate[i]
-                out[i] = g / (1 + expf(-g)) * up[i]
-            }
+            vm_swiglu_forward(gate + range.lowerBound, up + range.lowerBound, out + range.lowerBound, range.count)
         }
     }
 
@@ -22,13 +19,8 @@ public enum SwiGLU {
         dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int
     ) {
         Parallel.forRanges(count) { range in
-            for i in range {
-                let g = gate[i]
-                let sigmoid = 1 / (1 + expf(-g))
-                let silu = g * sigmoid
-                dUp[i] = dOut[i] * silu
-                dGate[i] = dOut[i] * up[i] * sigmoid * (1 + g * (1 - sigmoid))
-            }
+            let i = range.lowerBound
+            vm_swiglu_backward(dOut + i, gate + i, up + i, dGate + i, dUp + i, range.count)
         }
     }
 }

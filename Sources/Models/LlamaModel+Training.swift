@@ -143,18 +143,27 @@ extension LlamaModel {
             func linearBackward(_ tensor: LayerTensor, dY: [Float], x: [Float], dX: inout [Float], inputGradient: Bool, K: Int, N out: Int) {
                 if inputGradient { MatMul.backward(dY, layer[tensor], &dX, T: N, K: K, N: out) }
                 guard let pair = adapter[tensor], var g = grads[tensor], let u = act.lora.u[tensor.index] else { return }
-                var input = x
-                let mask = act.lora.masks[tensor.index]
-                if let mask { for i in input.indices { input[i] *= mask[i] } }
-                var dInput = [Float](repeating: 0, count: inputGradient ? N * K : 0)
-                var dU = [Float](repeating: 0, count: N * pair.rank)
-                dInput.withUnsafeMutableBufferPointer { dInput in
-                    LowRank.backward(
-                        dY: dY, x: input, u: u, a: pair.a, b: pair.b, scale: pair.scale, dA: &g.a, dB: &g.b,
-                        dX: inputGradient ? dInput.baseAddress! : nil, dU: &dU, T: N, K: K, N: out, R: pair.rank)
+                // LowRank.backward adds dU·A into `target` when the input gradient is wanted.
+                func lowRank(input: [Float], target: inout [Float], gradient: inout LowRankPair) {
+                    var dU = [Float](repeating: 0, count: N * pair.rank)
+                    target.withUnsafeMutableBufferPointer { target in
+                        LowRank.backward(
+                            dY: dY, x: input, u: u, a: pair.a, b: pair.b, scale: pair.scale, dA: &gradient.a, dB: &gradient.b,
+                            dX: inputGradient ? target.baseAddress : nil, dU: &dU, T: N, K: K, N: out, R: pair.rank)
+                    }
                 }
+                guard let mask = act.lora.masks[tensor.index] else {
+                    lowRank(input: x, target: &dX, gradient: &g)
+                    grads[tensor] = g
+                    return
+                }
+                // Dropout: A saw x ⊙ mask, so its gradient flows back through the same mask.
+                var input = x
+                for i in input.indices { input[i] *= mask[i] }
+                var dInput = [Float](repeating: 0, count: inputGradient ? N * K : 0)
+                lowRank(input: input, target: &dInput, gradient: &g)
                 if inputGradient {
-                    for i in dX.indices { dX[i] += mask.map { dInput[i] * $0[i] } ?? dInput[i] }
+                    for i in dX.indices { dX[i] += dInput[i] * mask[i] }
                 }
                 grads[tensor] = g
             }

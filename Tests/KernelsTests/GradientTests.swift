@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 import Testing
 import TestSupport
@@ -131,7 +132,15 @@ struct GradientTests {
             return CrossEntropy.forwardBackward(logits: &copy, targets: targets, T: T, V: V, gradientScale: 1)
         }
         var gradient = logits
-        _ = CrossEntropy.forwardBackward(logits: &gradient, targets: targets, T: T, V: V, gradientScale: 1)
+        let loss = CrossEntropy.forwardBackward(logits: &gradient, targets: targets, T: T, V: V, gradientScale: 1)
+        // The loss itself against log Σ exp − logit in Double.
+        var expected = 0.0
+        for (t, target) in targets.enumerated() where target >= 0 {
+            let row = logits[(t * V)..<((t + 1) * V)].map(Double.init)
+            let m = row.max()!
+            expected += m + log(row.reduce(0) { $0 + exp($1 - m) }) - row[target]
+        }
+        #expect(abs(loss - expected) < 1e-5 * abs(expected), "loss \(loss) vs \(expected)")
         let (numeric, direction) = FiniteDifference.directional(logits, seed: 32, f)
         expectClose(numeric, FiniteDifference.dot(gradient, direction), "cross-entropy dLogits")
         #expect(gradient[(V)..<(2 * V)].allSatisfy { $0 == 0 }, "ignored row has no gradient")

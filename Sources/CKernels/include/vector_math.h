@@ -1,0 +1,21 @@
+#ifndef VECTOR_MATH_H
+#define VECTOR_MATH_H
+
+#include <stddef.h>
+
+// Elementwise loops dominated by exp(): the softmax of cross-entropy over a 49,152-entry
+// vocabulary and SwiGLU's sigmoid. Swift's expf is a scalar libm call per element; these use an
+// 8-wide AVX2 polynomial exp (relative error < 2e-7, Cephes coefficients) when the CPU has
+// it, and the same polynomial in scalar form otherwise, so results do not depend on the path.
+
+// Cross-entropy of one row of logits against `target`, in place: returns −log softmax(row)[target]
+// (log-sum-exp accumulated in double) and overwrites row with (softmax − onehot) · gradient_scale.
+double vm_cross_entropy_row(float *row, int count, int target, float gradient_scale);
+
+// out = silu(gate) · up, silu(g) = g · sigmoid(g)
+void vm_swiglu_forward(const float *gate, const float *up, float *out, size_t count);
+
+// d_gate = d_out · up · silu'(gate), d_up = d_out · silu(gate)
+void vm_swiglu_backward(const float *d_out, const float *gate, const float *up, float *d_gate, float *d_up, size_t count);
+
+#endif

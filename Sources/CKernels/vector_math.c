@@ -1,0 +1,164 @@
+#include "vector_math.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// MARK: - exp, scalar
+
+// exp(x) = 2^n · exp(r), n = round(x / ln 2), r = x − n·ln 2 (ln 2 split in two for precision),
+// exp(r) by a degree-5 polynomial on |r| ≤ ln 2 / 2 (Cephes expf).
+static const float EXP_HI = 88.3762626647949f, EXP_LO = -87.3365478515625f;
+static const float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+static const float P0 = 1.9875691500e-4f, P1 = 1.3981999507e-3f, P2 = 8.3334519073e-3f;
+static const float P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.0000001201e-1f;
+
+static inline float exp_scalar(float x) {
+    x = fminf(fmaxf(x, EXP_LO), EXP_HI);
+    float n = floorf(x * LOG2E + 0.5f);
+    float r = fmaf(-n, LN2_LO, fmaf(-n, LN2_HI, x));
+    float r2 = r * r;
+    float p = fmaf(fmaf(fmaf(fmaf(fmaf(P0, r, P1), r, P2), r, P3), r, P4), r, P5);
+    p = fmaf(p, r2, r) + 1.0f;
+    int32_t bits;
+    memcpy(&bits, &p, 4);
+    bits += (int32_t)n << 23;
+    memcpy(&p, &bits, 4);
+    return p;
+}
+
+// MARK: - exp, AVX2 (the same operations, eight lanes)
+
+#if defined(__x86_64__)
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
+    __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(LOG2E), _mm256_set1_ps(0.5f)));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x));
+    __m256 r2 = _mm256_mul_ps(r, r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(P0), r, _mm256_set1_ps(P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(P5));
+    p = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
+}
+
+static int use_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+}
+#else
+static int use_avx2(void) { return 0; }
+#endif
+
+// MARK: - Cross-entropy row
+
+#if defined(__x86_64__)
+AVX2 static double exp_shifted_sum_avx2(float *row, int count, float maximum) {
+    __m256 m = _mm256_set1_ps(maximum);
+    __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + i), m));
+        _mm256_storeu_ps(row + i, e);
+        sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(sum_lo, sum_hi));
+    double sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i < count; i++) {
+        row[i] = exp_scalar(row[i] - maximum);
+        sum += row[i];
+    }
+    return sum;
+}
+#endif
+
+double vm_cross_entropy_row(float *row, int count, int target, float gradient_scale) {
+    float target_logit = row[target];
+    float maximum = -INFINITY;
+    for (int i = 0; i < count; i++) maximum = row[i] > maximum ? row[i] : maximum;
+    double sum = 0;
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        sum = exp_shifted_sum_avx2(row, count, maximum);
+    } else
+#endif
+    {
+        for (int i = 0; i < count; i++) {
+            row[i] = exp_scalar(row[i] - maximum);
+            sum += row[i];
+        }
+    }
+    float scale = (float)(gradient_scale / sum);
+    for (int i = 0; i < count; i++) row[i] *= scale;
+    row[target] -= gradient_scale;
+    return (double)maximum + log(sum) - (double)target_logit;
+}
+
+// MARK: - SwiGLU
+
+#if defined(__x86_64__)
+AVX2 static size_t swiglu_forward_avx2(const float *gate, const float *up, float *out, size_t count) {
+    size_t i = 0;
+    __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= count; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 sigmoid = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(g, sigmoid), _mm256_loadu_ps(up + i)));
+    }
+    return i;
+}
+
+AVX2 static size_t swiglu_backward_avx2(const float *d_out, const float *gate, const float *up, float *d_gate, float *d_up, size_t count) {
+    size_t i = 0;
+    __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= count; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i), dy = _mm256_loadu_ps(d_out + i);
+        __m256 sigmoid = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+        __m256 silu = _mm256_mul_ps(g, sigmoid);
+        _mm256_storeu_ps(d_up + i, _mm256_mul_ps(dy, silu));
+        // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
+        __m256 derivative = _mm256_mul_ps(sigmoid, _mm256_fmadd_ps(g, _mm256_sub_ps(one, sigmoid), one));
+        _mm256_storeu_ps(d_gate + i, _mm256_mul_ps(_mm256_mul_ps(dy, _mm256_loadu_ps(up + i)), derivative));
+    }
+    return i;
+}
+#endif
+
+void vm_swiglu_forward(const float *gate, const float *up, float *out, size_t count) {
+    size_t i = 0;
+#if defined(__x86_64__)
+    if (use_avx2()) i = swiglu_forward_avx2(gate, up, out, count);
+#endif
+    for (; i < count; i++) {
+        float sigmoid = 1.0f / (1.0f + exp_scalar(-gate[i]));
+        out[i] = gate[i] * sigmoid * up[i];
+    }
+}
+
+void vm_swiglu_backward(const float *d_out, const float *gate, const float *up, float *d_gate, float *d_up, size_t count) {
+    size_t i = 0;
+#if defined(__x86_64__)
+    if (use_avx2()) i = swiglu_backward_avx2(d_out, gate, up, d_gate, d_up, count);
+#endif
+    for (; i < count; i++) {
+        float g = gate[i];
+        float sigmoid = 1.0f / (1.0f + exp_scalar(-g));
+        d_up[i] = d_out[i] * g * sigmoid;
+        d_gate[i] = d_out[i] * up[i] * sigmoid * (1.0f + g * (1.0f - sigmoid));
+    }
+}
