@@ -29,30 +29,36 @@ struct LoRAActivations {
     var masks: [[Float]?] = Array(repeating: nil, count: LayerTensor.allCases.count)
 }
 
-/// Inverted dropout on the LoRA input, as `torch.nn.Dropout` in PEFT's `lora_dropout`.
-final class LoRADropout {
+/// Inverted dropout on the LoRA input, as `torch.nn.Dropout` in PEFT's `lora_dropout`. Each
+/// (layer, projection) mask is a function of the seed alone, so a recomputed forward
+/// (activation checkpointing) draws exactly the masks of the original one.
+struct LoRADropout {
     let probability: Float
-    private var random: SeededRandom
+    let seed: UInt64
 
-    init(probability: Float, seed: UInt64) {
-        self.probability = probability
-        random = SeededRandom(seed: seed)
-    }
-
-    func mask(count: Int) -> [Float] {
+    func mask(layer: Int, tensor: LayerTensor, count: Int) -> [Float] {
+        var random = SeededRandom(seed: seed &+ UInt64(layer * LayerTensor.allCases.count + tensor.index) &* 0x9E37_79B9_7F4A_7C15)
         let keep = 1 / (1 - probability)
         return (0..<count).map { _ in Float(random.nextDouble()) < probability ? 0 : keep }
     }
 }
 
-/// Everything one training forward keeps for its backward.
+/// Everything one training forward keeps for its backward. With `checkpointed`, only each
+/// layer's input is kept and the backward recomputes the rest one layer at a time.
 final class TrainingActivations {
     var layers: [LayerActivations] = []
+    /// Layer inputs [N, C] when checkpointed.
+    var inputs: [[Float]] = []
     let dropout: LoRADropout?
+    let checkpointed: Bool
     /// Set by the attention of the layer being run, moved into its `LayerActivations`.
     var pendingProbabilities: [Float] = []
 
-    init(dropout: LoRADropout?) {
+    init(dropout: LoRADropout?, checkpointed: Bool = false) {
         self.dropout = dropout
+        self.checkpointed = checkpointed
     }
+
+    /// Whether the layer being run must keep everything (not just its input).
+    var keepsEverything: Bool { !checkpointed }
 }

@@ -37,13 +37,16 @@ extension LlamaModel {
     /// Forward and backward over a batch with LoRA adapters on a frozen base.
     /// Returns Σ cross-entropy over scored positions; adds d(Σ · gradientScale)/d(A, B) into
     /// `gradients` (same layout as `adapters`). No gradient of a base weight is ever formed.
+    /// With `checkpointing`, only each layer's input is kept and the backward recomputes the
+    /// layer's forward: about a third more compute for a fraction of the activation memory.
     public func lossAndGradients(
         _ batch: TrainingBatch, adapters: [LayerAdapters], gradients: inout [LayerAdapters], gradientScale: Float,
-        dropout: Float = 0, seed: UInt64 = 0
+        dropout: Float = 0, seed: UInt64 = 0, checkpointing: Bool = false
     ) throws(ModelError) -> Double {
         try checkTokens(batch.tokens)
         try checkAdapters(adapters)
-        let saved = TrainingActivations(dropout: dropout > 0 ? LoRADropout(probability: dropout, seed: seed) : nil)
+        let saved = TrainingActivations(
+            dropout: dropout > 0 ? LoRADropout(probability: dropout, seed: seed) : nil, checkpointed: checkpointing)
         var hidden = trainingForward(batch, adapters: adapters, saved: saved)
         let (loss, dHidden) = headLossAndGradient(&hidden, targets: batch.targets, gradientScale: gradientScale, backward: true)
         trainingBackward(batch, dHidden: dHidden, adapters: adapters, saved: saved, gradients: &gradients)
@@ -67,13 +70,32 @@ extension LlamaModel {
         let B = batch.batchSize, T = batch.length
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
         var residual = embed(batch.tokens)
+        runTrainingLayers(&residual, batch, adapters: adapters, saved: saved, layers: nil)
+        return residual
+    }
+
+    /// The decoder over B sequences, each attending only to itself.
+    func runTrainingLayers(
+        _ residual: inout [Float], _ batch: TrainingBatch, adapters: [LayerAdapters]?, saved: TrainingActivations?, layers: Range<Int>?
+    ) {
+        let config = config
+        let B = batch.batchSize, T = batch.length
+        let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
         let positions = (0..<(B * T)).map { $0 % T }
-        runLayers(&residual, rows: B * T, positions: positions, adapters: adapters, saving: saved) { _, saved, k, v, attnOut, q in
+        runLayers(&residual, rows: B * T, positions: positions, adapters: adapters, saving: saved, layers: layers) { _, saved, k, v, attnOut, q in
             var probabilities = [Float](repeating: 0, count: B * H * T * T)
             Attention.forward(sequences: q, k: k, v: v, out: &attnOut, probabilities: &probabilities, B: B, T: T, H: H, Hkv: Hkv, D: D)
             saved?.pendingProbabilities = probabilities
         }
-        return residual
+    }
+
+    /// Layer `l`'s activations: kept from the forward, or recomputed from its input.
+    func activations(of l: Int, _ batch: TrainingBatch, adapters: [LayerAdapters], saved: TrainingActivations) -> LayerActivations {
+        guard saved.checkpointed else { return saved.layers[l] }
+        let recomputed = TrainingActivations(dropout: saved.dropout)
+        var residual = saved.inputs[l]
+        runTrainingLayers(&residual, batch, adapters: adapters, saved: recomputed, layers: l..<(l + 1))
+        return recomputed.layers[0]
     }
 
     /// Output norm, head and cross-entropy in row chunks. With `backward`, returns the gradient
@@ -136,7 +158,7 @@ extension LlamaModel {
 
         for l in stride(from: weights.layers.count - 1, through: 0, by: -1) {
             let layer = weights.layers[l]
-            let act = saved.layers[l]
+            let act = activations(of: l, batch, adapters: adapters, saved: saved)
             let adapter = adapters[l]
             var grads = gradients[l]
             defer { gradients[l] = grads }

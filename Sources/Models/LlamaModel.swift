@@ -106,8 +106,10 @@ public final class LlamaModel: Sendable {
     /// The decoder stack over `rows` activation rows. `attend(layer, saved, k, v, attnOut, q)`
     /// computes attention (from the cache for inference, per sequence for training). When
     /// `saved` is given, every activation backward needs is kept in it.
+    /// `layers` runs part of the stack (a checkpointed backward recomputes one layer at a time).
     func runLayers(
         _ residual: inout [Float], rows N: Int, positions: [Int], adapters: [LayerAdapters]?, saving saved: TrainingActivations?,
+        layers: Range<Int>? = nil,
         attend: (_ layer: Int, _ saved: TrainingActivations?, _ k: [Float], _ v: [Float], _ attnOut: inout [Float], _ q: [Float]) -> Void
     ) {
         let config = config
@@ -127,8 +129,11 @@ public final class LlamaModel: Sendable {
         var up = gate
         var swiglu = gate
 
-        for (l, layer) in weights.layers.enumerated() {
-            if saved != nil && l > 0 {
+        let range = layers ?? weights.layers.indices
+        let keep = saved?.keepsEverything ?? false
+        for l in range {
+            let layer = weights.layers[l]
+            if keep && l > range.lowerBound {
                 // The previous layer's buffers now belong to `saved`; writing into them would
                 // copy each first (copy-on-write), so take fresh ones that every op below fills.
                 (attnNorm, ffnNorm, attnRstd, ffnRstd) = (.uninitialized(N * C), .uninitialized(N * C), .uninitialized(N), .uninitialized(N))
@@ -138,31 +143,33 @@ public final class LlamaModel: Sendable {
             let adapter = adapters?[l]
             var lora = LoRAActivations()
             let input = residual
+            if let saved, saved.checkpointed { saved.inputs.append(input) }
 
             // Attention block.
             RMSNorm.forward(residual, weight: layer[.attnNorm], out: &attnNorm, rstd: &attnRstd, T: N, C: C, eps: eps)
-            project(attnNorm, layer, adapter, .q, &q, T: N, K: C, N: H * D, saved: saved, lora: &lora)
-            project(attnNorm, layer, adapter, .k, &k, T: N, K: C, N: Hkv * D, saved: saved, lora: &lora)
-            project(attnNorm, layer, adapter, .v, &v, T: N, K: C, N: Hkv * D, saved: saved, lora: &lora)
+            project(attnNorm, layer, adapter, .q, &q, T: N, K: C, N: H * D, saved: saved, layerIndex: l, lora: &lora)
+            project(attnNorm, layer, adapter, .k, &k, T: N, K: C, N: Hkv * D, saved: saved, layerIndex: l, lora: &lora)
+            project(attnNorm, layer, adapter, .v, &v, T: N, K: C, N: Hkv * D, saved: saved, layerIndex: l, lora: &lora)
             rope.forward(&q, positions: positions, T: N, heads: H)
             rope.forward(&k, positions: positions, T: N, heads: Hkv)
-            attend(l, saved, k, v, &attnOut, q)
-            project(attnOut, layer, adapter, .o, &residual, T: N, K: H * D, N: C, accumulate: true, saved: saved, lora: &lora)
+            attend(l, keep ? saved : nil, k, v, &attnOut, q)
+            project(attnOut, layer, adapter, .o, &residual, T: N, K: H * D, N: C, accumulate: true, saved: saved, layerIndex: l, lora: &lora)
             let afterAttention = residual
 
             // MLP block.
             RMSNorm.forward(residual, weight: layer[.ffnNorm], out: &ffnNorm, rstd: &ffnRstd, T: N, C: C, eps: eps)
-            project(ffnNorm, layer, adapter, .gate, &gate, T: N, K: C, N: F, saved: saved, lora: &lora)
-            project(ffnNorm, layer, adapter, .up, &up, T: N, K: C, N: F, saved: saved, lora: &lora)
+            project(ffnNorm, layer, adapter, .gate, &gate, T: N, K: C, N: F, saved: saved, layerIndex: l, lora: &lora)
+            project(ffnNorm, layer, adapter, .up, &up, T: N, K: C, N: F, saved: saved, layerIndex: l, lora: &lora)
             SwiGLU.forward(gate: gate, up: up, out: &swiglu, count: N * F)
-            project(swiglu, layer, adapter, .down, &residual, T: N, K: F, N: C, accumulate: true, saved: saved, lora: &lora)
+            project(swiglu, layer, adapter, .down, &residual, T: N, K: F, N: C, accumulate: true, saved: saved, layerIndex: l, lora: &lora)
 
             // Arrays are copy-on-write: keeping them costs nothing until the next layer writes.
-            saved?.layers.append(
+            guard let saved, keep else { continue }
+            saved.layers.append(
                 LayerActivations(
                     input: input, attnNorm: attnNorm, attnRstd: attnRstd, q: q, k: k, v: v, attnOut: attnOut,
                     afterAttention: afterAttention, ffnNorm: ffnNorm, ffnRstd: ffnRstd, gate: gate, up: up, swiglu: swiglu,
-                    lora: lora, probabilities: saved?.pendingProbabilities ?? []))
+                    lora: lora, probabilities: saved.pendingProbabilities))
         }
     }
 
@@ -171,7 +178,7 @@ public final class LlamaModel: Sendable {
     /// weights (compute-bound). x: [T, K]  y: [T, N]
     private func project(
         _ x: [Float], _ layer: LayerWeights, _ adapter: LayerAdapters?, _ tensor: LayerTensor, _ y: inout [Float],
-        T: Int, K: Int, N: Int, accumulate: Bool = false, saved: TrainingActivations?, lora: inout LoRAActivations
+        T: Int, K: Int, N: Int, accumulate: Bool = false, saved: TrainingActivations?, layerIndex: Int, lora: inout LoRAActivations
     ) {
         if T == 1, let quantized = layer.quantized(tensor) {
             if accumulate {
@@ -187,7 +194,7 @@ public final class LlamaModel: Sendable {
         guard let pair = adapter?[tensor] else { return }
         var input = x
         if let dropout = saved?.dropout {
-            let mask = dropout.mask(count: x.count)
+            let mask = dropout.mask(layer: layerIndex, tensor: tensor, count: x.count)
             for i in input.indices { input[i] *= mask[i] }
             lora.masks[tensor.index] = mask
         }

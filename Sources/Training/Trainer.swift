@@ -62,7 +62,8 @@ public final class Trainer {
             for (micro, batch) in batches.enumerated() {
                 let loss = try model.lossAndGradients(
                     batch, adapters: adapter.layers, gradients: &gradients, gradientScale: 1 / Float(max(scored, 1)),
-                    dropout: adapter.config.dropout, seed: options.seed &+ UInt64(step * 1000 + micro))
+                    dropout: adapter.config.dropout, seed: options.seed &+ UInt64(step * 1000 + micro),
+                    checkpointing: options.gradientCheckpointing)
                 windowLoss += loss
                 windowTokens += batch.tokens.count
             }

@@ -19,12 +19,14 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     /// Checkpoint every N steps; 0: none until the end or an interruption.
     public var saveEvery: Int
     public var maskPrompt: Bool
+    /// Keep only layer inputs and recompute the rest in backward (less memory, ~⅓ more compute).
+    public var gradientCheckpointing: Bool
 
     public init(
         iterations: Int = 300, batchSize: Int = 4, gradientAccumulation: Int = 1, maxSeqLength: Int = 256,
         learningRate: Float = 2e-4, schedule: LearningRateSchedule.Shape = .constant, warmupSteps: Int = 0,
         weightDecay: Float = 0, maxGradNorm: Float = 1, seed: UInt64 = 0, stepsPerReport: Int = 10, stepsPerEval: Int = 100,
-        validationBatches: Int = 0, saveEvery: Int = 0, maskPrompt: Bool = true
+        validationBatches: Int = 0, saveEvery: Int = 0, maskPrompt: Bool = true, gradientCheckpointing: Bool = false
     ) {
         self.iterations = iterations
         self.batchSize = batchSize
@@ -41,6 +43,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         self.validationBatches = validationBatches
         self.saveEvery = saveEvery
         self.maskPrompt = maskPrompt
+        self.gradientCheckpointing = gradientCheckpointing
     }
 
     public var learningRateSchedule: LearningRateSchedule {

@@ -49,6 +49,21 @@ struct ModelGradientTests {
         #expect(FiniteDifference.relativeDifference(numeric, analytic) < Self.tolerance, "numeric \(numeric) analytic \(analytic)")
     }
 
+    /// Recomputing each layer from its input gives exactly the gradients of keeping everything,
+    /// dropout masks included.
+    @Test func checkpointingGivesIdenticalGradients() throws {
+        let model = LlamaModel(weights: TinyLlama.random(seed: 47))
+        var adapter = LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: LayerTensor.projections), for: model.config, seed: 48)
+        adapter.layers = Self.unflatten(FiniteDifference.random(Self.flatten(adapter.layers).count, seed: 49, range: 0.3), like: adapter.layers)
+        let batch = TrainingBatch(inputIds: [[1, 5, 9, 12], [7, 7, 2, 60]], labels: [[-100, 5, 9, 12], [7, 7, 2, 60]])
+        var plain = adapter.layers.map { $0.zeros() }, checkpointed = plain
+        let a = try model.lossAndGradients(batch, adapters: adapter.layers, gradients: &plain, gradientScale: 0.1, dropout: 0.2, seed: 5)
+        let b = try model.lossAndGradients(
+            batch, adapters: adapter.layers, gradients: &checkpointed, gradientScale: 0.1, dropout: 0.2, seed: 5, checkpointing: true)
+        #expect(a == b)
+        #expect(plain == checkpointed)
+    }
+
     @Test func dropoutZeroEqualsNoDropoutAndDropoutChangesTheLoss() throws {
         let model = LlamaModel(weights: TinyLlama.random(seed: 44))
         var adapter = LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: [.q, .v]), for: model.config, seed: 45)

@@ -37,6 +37,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "With --train: adapted projections (PEFT names, letters or all).")
     var targets: String = "all"
 
+    @Flag(name: .long, help: "With --train: activation checkpointing.")
+    var gradCheckpoint = false
+
     func validate() throws {
         guard promptTokens >= 1, decodeTokens >= 1, repeats >= 1, batchSize >= 1, sequenceLength >= 2, rank >= 1 else {
             throw ValidationError("--prompt-tokens, --decode-tokens, --repeats, --batch-size, --rank must be at least 1, --sequence-length at least 2")
@@ -116,7 +119,8 @@ struct BenchCommand: ParsableCommand {
             Example(tokens: (0..<sequenceLength).map { sentence[($0 + b) % sentence.count] }, trained: Array(repeating: true, count: sequenceLength))
         }
         let options = TrainingOptions(
-            iterations: repeats + 1, batchSize: batchSize, learningRate: 1e-4, stepsPerReport: 1, stepsPerEval: 0)
+            iterations: repeats + 1, batchSize: batchSize, learningRate: 1e-4, stepsPerReport: 1, stepsPerEval: 0,
+            gradientCheckpointing: gradCheckpoint)
         let trainer = Trainer(
             model: model, adapter: .initialized(loraConfig, for: config, seed: 0), train: examples, valid: nil, options: options, padId: 0)
         var rates: [Double] = []
@@ -136,7 +140,7 @@ struct BenchCommand: ParsableCommand {
         try printJSON([
             "model": modelOptions.resolvedPath, "threads": modelOptions.threads, "load_seconds": round3(loadSeconds),
             "train": [
-                "batch_size": batchSize, "sequence_length": sequenceLength, "rank": rank,
+                "batch_size": batchSize, "sequence_length": sequenceLength, "rank": rank, "gradient_checkpointing": gradCheckpoint,
                 "targets": loraConfig.targets.compactMap(\.peftName), "trainable_parameters": trainer.adapter.parameterCount,
                 "tokens_per_second_best": round3(rates.last ?? 0), "tokens_per_second_median": round3(rates[rates.count / 2]),
                 "limit_tokens_per_second": round3(limit), "fraction_of_limit": round3((rates.last ?? 0) / limit),

@@ -48,6 +48,9 @@ struct TrainingOptionGroup: ParsableArguments {
     @Flag(name: .long, inversion: .prefixedNo, help: "Loss only on completion / assistant tokens.")
     var maskPrompt = true
 
+    @Flag(name: .long, help: "Activation checkpointing: keep only layer inputs, recompute in backward (less memory, slower).")
+    var gradCheckpoint = false
+
     func validate() throws {
         for (name, value) in [("--iters", iters), ("--batch-size", batchSize), ("--grad-accumulation-steps", gradAccumulationSteps),
                               ("--max-seq-length", maxSeqLength), ("--steps-per-report", stepsPerReport)] where value < 1 {
@@ -66,7 +69,7 @@ struct TrainingOptionGroup: ParsableArguments {
             iterations: iters, batchSize: batchSize, gradientAccumulation: gradAccumulationSteps, maxSeqLength: maxSeqLength,
             learningRate: learningRate, schedule: lrSchedule, warmupSteps: warmup, weightDecay: weightDecay, maxGradNorm: maxGradNorm,
             seed: seed, stepsPerReport: stepsPerReport, stepsPerEval: stepsPerEval, validationBatches: valBatches,
-            saveEvery: saveEvery, maskPrompt: maskPrompt)
+            saveEvery: saveEvery, maskPrompt: maskPrompt, gradientCheckpointing: gradCheckpoint)
     }
 }
 
