@@ -162,3 +162,55 @@ void vm_swiglu_backward(const float *d_out, const float *gate, const float *up, 
         d_gate[i] = d_out[i] * up[i] * sigmoid * (1.0f + g * (1.0f - sigmoid));
     }
 }
+
+// MARK: - Softmax
+
+#if defined(__x86_64__)
+AVX2 static double dot_avx2(const float *a, const float *b, int count) {
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 p = _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(lo, hi));
+    double sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i < count; i++) sum += (double)(a[i] * b[i]);
+    return sum;
+}
+#endif
+
+void vm_softmax(float *row, int count) {
+    float maximum = -INFINITY;
+    for (int i = 0; i < count; i++) maximum = row[i] > maximum ? row[i] : maximum;
+    double sum = 0;
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        sum = exp_shifted_sum_avx2(row, count, maximum);
+    } else
+#endif
+    {
+        for (int i = 0; i < count; i++) {
+            row[i] = exp_scalar(row[i] - maximum);
+            sum += row[i];
+        }
+    }
+    float inverse = (float)(1.0 / sum);
+    for (int i = 0; i < count; i++) row[i] *= inverse;
+}
+
+void vm_softmax_backward(const float *p, float *d, int count, float scale) {
+    double dot = 0;
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        dot = dot_avx2(p, d, count);
+    } else
+#endif
+    {
+        for (int i = 0; i < count; i++) dot += (double)(p[i] * d[i]);
+    }
+    float shift = (float)dot;
+    for (int i = 0; i < count; i++) d[i] = p[i] * (d[i] - shift) * scale;
+}

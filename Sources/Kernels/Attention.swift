@@ -129,11 +129,9 @@ public enum Attention {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, d32, 1, dO, qStride, v + kvHead * D, kvStride, 0, scratch, t32)
         // Softmax backward: dS = P ⊙ (dP − Σ_s P·dP), then the 1/√D of the scores.
         for t in 0..<T {
-            let pRow = p + t * T, dRow = scratch + t * T
-            var dot: Double = 0
-            for s in 0...t { dot += Double(pRow[s]) * Double(dRow[s]) }
-            for s in 0...t { dRow[s] = pRow[s] * (dRow[s] - Float(dot)) * scale }
-            for s in (t + 1)..<T { dRow[s] = 0 }
+            let dRow = scratch + t * T
+            Softmax.backward(probabilities: p + t * T, dRow, count: t + 1, scale: scale)
+            (dRow + t + 1).update(repeating: 0, count: T - t - 1)
         }
         // dQ += dS · K;  dK += dSᵀ · Q
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, k + kvHead * D, kvStride, 1, dQ + h * D, qStride)

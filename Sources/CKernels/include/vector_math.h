@@ -18,4 +18,9 @@ void vm_swiglu_forward(const float *gate, const float *up, float *out, size_t co
 // d_gate = d_out · up · silu'(gate), d_up = d_out · silu(gate)
 void vm_swiglu_backward(const float *d_out, const float *gate, const float *up, float *d_gate, float *d_up, size_t count);
 
+// Softmax of one row in place (max subtracted first; the sum accumulated in double).
+void vm_softmax(float *row, int count);
+
+// Softmax backward for one row: d = p ⊙ (d − Σ p·d) · scale (the dot accumulated in double).
+void vm_softmax_backward(const float *p, float *d, int count, float scale);
 #endif
