@@ -87,22 +87,25 @@ AVX2 static double exp_shifted_sum_avx2(float *row, int count, float maximum) {
 }
 #endif
 
-double vm_cross_entropy_row(float *row, int count, int target, float gradient_scale) {
-    float target_logit = row[target];
+// Replaces row with exp(row − max(row)); returns the sum in double and the max.
+static double exp_minus_max(float *row, int count, float *maximum_out) {
     float maximum = -INFINITY;
     for (int i = 0; i < count; i++) maximum = row[i] > maximum ? row[i] : maximum;
-    double sum = 0;
+    *maximum_out = maximum;
 #if defined(__x86_64__)
-    if (use_avx2()) {
-        sum = exp_shifted_sum_avx2(row, count, maximum);
-    } else
+    if (use_avx2()) return exp_shifted_sum_avx2(row, count, maximum);
 #endif
-    {
-        for (int i = 0; i < count; i++) {
-            row[i] = exp_scalar(row[i] - maximum);
-            sum += row[i];
-        }
+    double sum = 0;
+    for (int i = 0; i < count; i++) {
+        row[i] = exp_scalar(row[i] - maximum);
+        sum += row[i];
     }
+    return sum;
+}
+
+double vm_cross_entropy_row(float *row, int count, int target, float gradient_scale) {
+    float target_logit = row[target], maximum;
+    double sum = exp_minus_max(row, count, &maximum);
     float scale = (float)(gradient_scale / sum);
     for (int i = 0; i < count; i++) row[i] *= scale;
     row[target] -= gradient_scale;
@@ -183,21 +186,8 @@ AVX2 static double dot_avx2(const float *a, const float *b, int count) {
 #endif
 
 void vm_softmax(float *row, int count) {
-    float maximum = -INFINITY;
-    for (int i = 0; i < count; i++) maximum = row[i] > maximum ? row[i] : maximum;
-    double sum = 0;
-#if defined(__x86_64__)
-    if (use_avx2()) {
-        sum = exp_shifted_sum_avx2(row, count, maximum);
-    } else
-#endif
-    {
-        for (int i = 0; i < count; i++) {
-            row[i] = exp_scalar(row[i] - maximum);
-            sum += row[i];
-        }
-    }
-    float inverse = (float)(1.0 / sum);
+    float maximum;
+    float inverse = (float)(1.0 / exp_minus_max(row, count, &maximum));
     for (int i = 0; i < count; i++) row[i] *= inverse;
 }
 
