@@ -11,15 +11,36 @@ public struct RoPE: Sendable {
     public let headDim: Int
     public let base: Float
     private let inverseFrequencies: [Double]
+    /// cos and sin of every angle for positions below `tablePositions`: [positions, D/2] each.
+    private let cosTable: [Float], sinTable: [Float]
+    private let tablePositions: Int
 
-    public init(headDim: Int, base: Float) {
+    /// `maxPositions`: positions whose angles are tabulated once (the model's context length).
+    public init(headDim: Int, base: Float, maxPositions: Int = 0) {
         self.headDim = headDim
         self.base = base
         // Same expression as transformers' `1 / base ** (arange(0, D, 2) / D)`, evaluated in Double
         // then rounded like its float32 tensor, so angles match at long positions.
-        inverseFrequencies = (0..<(headDim / 2)).map { i in
+        let inverseFrequencies = (0..<(headDim / 2)).map { i in
             Double(Float(1 / pow(Double(base), Double(2 * i) / Double(headDim))))
         }
+        self.inverseFrequencies = inverseFrequencies
+        tablePositions = maxPositions
+        var cosTable = [Float](repeating: 0, count: maxPositions * headDim / 2), sinTable = cosTable
+        for position in 0..<maxPositions {
+            for i in 0..<(headDim / 2) {
+                let angle = Self.angle(position, inverseFrequencies[i])
+                cosTable[position * headDim / 2 + i] = Float(cos(angle))
+                sinTable[position * headDim / 2 + i] = Float(sin(angle))
+            }
+        }
+        self.cosTable = cosTable
+        self.sinTable = sinTable
+    }
+
+    /// transformers computes the angle in float32 (freqs = pos * inv_freq) before cos/sin.
+    private static func angle(_ position: Int, _ inverseFrequency: Double) -> Double {
+        Double(Float(position) * Float(inverseFrequency))
     }
 
     /// Rotates in place. x: [T, heads, D]; positions: [T]
@@ -35,17 +56,27 @@ public struct RoPE: Sendable {
 
     private func rotate(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int>, T: Int, heads: Int, direction: Float) {
         let half = headDim / 2
-        for t in 0..<T {
-            let position = Double(positions[t])
-            for i in 0..<half {
-                // transformers computes the angle in float32 (freqs = pos * inv_freq) before cos/sin.
-                let angle = Double(Float(position) * Float(inverseFrequencies[i]))
-                let c = Float(cos(angle)), s = direction * Float(sin(angle))
+        Parallel.forRanges(T, minimumPerTask: 64) { rows in
+            var c = [Float](repeating: 0, count: half), s = c
+            for t in rows {
+                let position = positions[t]
+                for i in 0..<half {
+                    if position < tablePositions {
+                        c[i] = cosTable[position * half + i]
+                        s[i] = direction * sinTable[position * half + i]
+                    } else {
+                        let angle = Self.angle(position, inverseFrequencies[i])
+                        c[i] = Float(cos(angle))
+                        s[i] = direction * Float(sin(angle))
+                    }
+                }
                 for h in 0..<heads {
                     let v = x + (t * heads + h) * headDim
-                    let a = v[i], b = v[i + half]
-                    v[i] = a * c - b * s
-                    v[i + half] = b * c + a * s
+                    for i in 0..<half {
+                        let a = v[i], b = v[i + half]
+                        v[i] = a * c[i] - b * s[i]
+                        v[i + half] = b * c[i] + a * s[i]
+                    }
                 }
             }
         }

@@ -10,7 +10,7 @@ public final class LlamaModel: Sendable {
 
     public init(weights: LlamaWeights) {
         self.weights = weights
-        rope = RoPE(headDim: weights.config.headDim, base: weights.config.ropeTheta)
+        rope = RoPE(headDim: weights.config.headDim, base: weights.config.ropeTheta, maxPositions: weights.config.maxPositionEmbeddings)
     }
 
     public enum Logits: Sendable {
