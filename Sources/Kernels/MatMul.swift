@@ -18,14 +18,15 @@ public enum MatMul {
         }
     }
 
-    /// The input gradient of `forward`, added: dX += dY · W. (No dW: base weights are frozen.)
+    /// The input gradient of `forward`: dX (+)= dY · W. (No dW: base weights are frozen.)
     /// dY: [T, N]  weight: [N, K]  dX: [T, K]
     public static func backward(
-        _ dY: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ dX: UnsafeMutablePointer<Float>, T: Int, K: Int, N: Int
+        _ dY: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ dX: UnsafeMutablePointer<Float>, T: Int, K: Int, N: Int,
+        accumulate: Bool = true
     ) {
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(K), Int32(N),
-            1, dY, Int32(N), weight, Int32(K), 1, dX, Int32(K))
+            1, dY, Int32(N), weight, Int32(K), accumulate ? 1 : 0, dX, Int32(K))
     }
 
     /// The triple loop `forward` must agree with (checked by the tests), in Double.

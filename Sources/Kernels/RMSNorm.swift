@@ -5,16 +5,21 @@ public enum RMSNorm {
         _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
         rstd: UnsafeMutablePointer<Float>? = nil, T: Int, C: Int, eps: Float
     ) {
-        for t in 0..<T {
-            let row = x + t * C
-            // Sum of squares in Double: C is small and this keeps the norm independent of order.
-            var sum: Double = 0
-            for c in 0..<C { sum += Double(row[c]) * Double(row[c]) }
-            let scale = Float(1 / (sum / Double(C) + Double(eps)).squareRoot())
-            rstd?[t] = scale
-            let o = out + t * C
-            for c in 0..<C { o[c] = row[c] * scale * weight[c] }
+        Parallel.forRanges(T, minimumPerTask: 64) { rows in
+            for t in rows { forwardRow(x + t * C, weight, out + t * C, rstd.map { $0 + t }, C: C, eps: eps) }
         }
+    }
+
+    private static func forwardRow(
+        _ row: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutablePointer<Float>?,
+        C: Int, eps: Float
+    ) {
+        // Sum of squares in Double: C is small and this keeps the norm independent of order.
+        var sum: Double = 0
+        for c in 0..<C { sum += Double(row[c]) * Double(row[c]) }
+        let scale = Float(1 / (sum / Double(C) + Double(eps)).squareRoot())
+        rstd?.pointee = scale
+        for c in 0..<C { o[c] = row[c] * scale * weight[c] }
     }
 
     /// Adds the input gradient; the weight is frozen, so there is no dWeight.
@@ -24,14 +29,19 @@ public enum RMSNorm {
         dOut: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
         dX: UnsafeMutablePointer<Float>, T: Int, C: Int
     ) {
-        for t in 0..<T {
-            let dy = dOut + t * C, row = x + t * C, dx = dX + t * C
-            let r = rstd[t]
-            // Σ in Double, like the forward's sum of squares.
-            var dot: Double = 0
-            for c in 0..<C { dot += Double(dy[c] * weight[c]) * Double(row[c]) }
-            let k = r * r * r * Float(dot / Double(C))
-            for c in 0..<C { dx[c] += r * dy[c] * weight[c] - k * row[c] }
+        Parallel.forRanges(T, minimumPerTask: 64) { rows in
+            for t in rows { backwardRow(dOut + t * C, x + t * C, weight, rstd[t], dX + t * C, C: C) }
         }
+    }
+
+    private static func backwardRow(
+        _ dy: UnsafePointer<Float>, _ row: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ r: Float,
+        _ dx: UnsafeMutablePointer<Float>, C: Int
+    ) {
+        // Σ in Double, like the forward's sum of squares.
+        var dot: Double = 0
+        for c in 0..<C { dot += Double(dy[c] * weight[c]) * Double(row[c]) }
+        let k = r * r * r * Float(dot / Double(C))
+        for c in 0..<C { dx[c] += r * dy[c] * weight[c] - k * row[c] }
     }
 }

@@ -162,8 +162,11 @@ extension LlamaModel {
             let adapter = adapters[l]
             var grads = gradients[l]
             defer { gradients[l] = grads }
-            func linearBackward(_ tensor: LayerTensor, dY: [Float], x: [Float], dX: inout [Float], inputGradient: Bool, K: Int, N out: Int) {
-                if inputGradient { MatMul.backward(dY, layer[tensor], &dX, T: N, K: K, N: out) }
+            /// `first`: dX is overwritten (no zeroing pass) instead of accumulated into.
+            func linearBackward(
+                _ tensor: LayerTensor, dY: [Float], x: [Float], dX: inout [Float], inputGradient: Bool, first: Bool = false, K: Int, N out: Int
+            ) {
+                if inputGradient { MatMul.backward(dY, layer[tensor], &dX, T: N, K: K, N: out, accumulate: !first) }
                 guard let pair = adapter[tensor], var g = grads[tensor], let u = act.lora.u[tensor.index] else { return }
                 // LowRank.backward adds dU·A into `target` when the input gradient is wanted.
                 func lowRank(input: [Float], target: inout [Float], gradient: inout LowRankPair) {
@@ -191,17 +194,14 @@ extension LlamaModel {
             }
 
             // MLP block, from the layer output back to the residual after attention.
-            dSwiglu.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            linearBackward(.down, dY: dResidual, x: act.swiglu, dX: &dSwiglu, inputGradient: true, K: F, N: C)
+            linearBackward(.down, dY: dResidual, x: act.swiglu, dX: &dSwiglu, inputGradient: true, first: true, K: F, N: C)
             SwiGLU.backward(dOut: dSwiglu, gate: act.gate, up: act.up, dGate: &dGate, dUp: &dUp, count: N * F)
-            dFfnNorm.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            linearBackward(.gate, dY: dGate, x: act.ffnNorm, dX: &dFfnNorm, inputGradient: true, K: C, N: F)
+            linearBackward(.gate, dY: dGate, x: act.ffnNorm, dX: &dFfnNorm, inputGradient: true, first: true, K: C, N: F)
             linearBackward(.up, dY: dUp, x: act.ffnNorm, dX: &dFfnNorm, inputGradient: true, K: C, N: F)
             RMSNorm.backward(dOut: dFfnNorm, x: act.afterAttention, weight: layer[.ffnNorm], rstd: act.ffnRstd, dX: &dResidual, T: N, C: C)
 
             // Attention block, back to the layer input.
-            dAttnOut.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            linearBackward(.o, dY: dResidual, x: act.attnOut, dX: &dAttnOut, inputGradient: true, K: H * D, N: C)
+            linearBackward(.o, dY: dResidual, x: act.attnOut, dX: &dAttnOut, inputGradient: true, first: true, K: H * D, N: C)
             dQ.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             dK.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             dV.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
@@ -211,8 +211,7 @@ extension LlamaModel {
             rope.backward(&dQ, positions: positions, T: N, heads: H)
             rope.backward(&dK, positions: positions, T: N, heads: Hkv)
             let needInput = l > 0
-            dAttnNorm.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            linearBackward(.q, dY: dQ, x: act.attnNorm, dX: &dAttnNorm, inputGradient: needInput, K: C, N: H * D)
+            linearBackward(.q, dY: dQ, x: act.attnNorm, dX: &dAttnNorm, inputGradient: needInput, first: true, K: C, N: H * D)
             linearBackward(.k, dY: dK, x: act.attnNorm, dX: &dAttnNorm, inputGradient: needInput, K: C, N: Hkv * D)
             linearBackward(.v, dY: dV, x: act.attnNorm, dX: &dAttnNorm, inputGradient: needInput, K: C, N: Hkv * D)
             if needInput {
