@@ -20,8 +20,13 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "System message for --chat (default: the template's own).")
     var system: String?
 
-    @Option(name: .long, help: "A PEFT LoRA adapter folder to apply (adapter_config.json + adapter_model.safetensors).")
+    @Option(name: .long, help: "A registered adapter (NAME or NAME@VERSION) or a PEFT LoRA folder to apply.")
     var adapter: String?
+
+    @Flag(name: .long, help: "Apply a registered adapter trained for another base when the shapes match.")
+    var force = false
+
+    @OptionGroup var storeOptions: StoreOptions
 
     @Option(name: .long, help: "Maximum number of new tokens.")
     var maxTokens: Int = 128
@@ -36,7 +41,10 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let languageModel = try modelOptions.load()
-        let adapters = try adapter.map { try LoRAAdapter.loadPEFT(from: $0, for: languageModel.model.config).layers }
+        let adapters = try adapter.map {
+            try AdapterResolver(store: storeOptions, modelPath: modelOptions.resolvedPath)
+                .load($0, config: languageModel.model.config, force: force).layers
+        }
         let ids: [Int]
         if chat {
             var messages: [ChatMessage] = []

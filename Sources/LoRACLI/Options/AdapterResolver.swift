@@ -1,0 +1,21 @@
+import Foundation
+import LoRA
+import Models
+import Registry
+
+/// Turns an `--adapter` argument into an adapter: a folder holding PEFT files is read as it is
+/// (adapters trained elsewhere need no registration); anything else is a registry reference,
+/// checked against the loaded base's fingerprint.
+struct AdapterResolver {
+    let store: StoreOptions
+    let modelPath: String
+
+    func load(_ argument: String, config: LlamaConfig, force: Bool) throws -> LoRAAdapter {
+        if FileManager.default.fileExists(atPath: "\(argument)/\(LoRAAdapter.configFile)") {
+            return try LoRAAdapter.loadPEFT(from: argument, for: config)
+        }
+        let store = try store.open()
+        let base = try store.baseModel(path: modelPath, config: config)
+        return try store.load(argument, for: base, config: config, force: force)
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import LoRA
+
+/// Moving an adapter between stores: the PEFT files plus `registry.json` (its record, its
+/// base's record and its tags), so the receiving store knows what it was trained for.
+extension AdapterStore {
+    static let exportFile = "registry.json"
+
+    struct Exported: Codable {
+        var adapter: AdapterRecord
+        var baseModel: BaseModelRecord
+        var tags: [String]
+    }
+
+    /// Writes the version's files and `registry.json` into `destination` (created; must not exist).
+    public func export(_ record: AdapterRecord, to destination: String) throws {
+        let fileManager = FileManager.default
+        guard let base = try registry.baseModel(id: record.baseModelId) else {
+            throw RegistryError.unknownAdapter("base of \(record.reference)")
+        }
+        let staging = destination + ".partial"
+        try? fileManager.removeItem(atPath: staging)
+        try fileManager.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        for file in record.fileHashes.keys {
+            try fileManager.copyItem(atPath: "\(folder(of: record))/\(file)", toPath: "\(staging)/\(file)")
+        }
+        let exported = Exported(adapter: record, baseModel: base, tags: try record.id.map { try registry.tags(of: $0) } ?? [])
+        try JSONEncoder.sorted.encode(exported).write(to: URL(fileURLWithPath: "\(staging)/\(Self.exportFile)"))
+        try fileManager.moveItem(atPath: staging, toPath: destination)
+    }
+
+    /// Registers an exported folder as the next version of its name in this store, checking
+    /// the files against the hashes it was exported with.
+    public func importAdapter(from source: String) throws -> AdapterRecord {
+        let path = "\(source)/\(Self.exportFile)"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RegistryError.invalidExport(path: source, reason: "no \(Self.exportFile)")
+        }
+        let exported: Exported
+        do { exported = try JSONDecoder().decode(Exported.self, from: data) } catch {
+            throw RegistryError.invalidExport(path: source, reason: "\(error)")
+        }
+        for (file, expected) in exported.adapter.fileHashes {
+            let found = try Hashing.sha256(file: "\(source)/\(file)")
+            guard found == expected else {
+                throw RegistryError.corrupt(adapter: exported.adapter.reference, file: file, expected: expected, found: found)
+            }
+        }
+        var base = exported.baseModel
+        base.id = nil
+        let registeredBase = try registry.registerBaseModel(base)
+        let record = exported.adapter
+        return try register(
+            folder: source, name: record.name, base: registeredBase,
+            provenance: Provenance(
+                datasetName: record.datasetName, datasetSHA256: record.datasetSHA256, hyperparameters: record.hyperparameters,
+                trainLoss: record.trainLoss, validLoss: record.validLoss, description: record.description, tags: exported.tags))
+    }
+}
