@@ -42,6 +42,6 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Kernels", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Models", "Tokenizers", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "LoRA", "Models", "Tokenizers", "TestSupport"]),
     ]
 )

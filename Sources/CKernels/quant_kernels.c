@@ -14,101 +14,87 @@ static inline float half_to_float(const uint8_t *p) {
     return (float)f;
 }
 
+// One weight row (`blocks` blocks of 32) dotted with one activation vector.
+typedef float (*row_dot)(const uint8_t *row, int blocks, const float *x, const float *block_sums);
+
 // MARK: - Portable
 
-static void q4_1_rows_portable(const uint8_t *w, size_t row_bytes, int columns, const float *x,
-                               const float *block_sums, float *y, int row_begin, int row_end) {
-    const int blocks = columns / 32;
-    for (int r = row_begin; r < row_end; r++) {
-        const uint8_t *row = w + (size_t)r * row_bytes;
-        float sum = 0;
-        for (int b = 0; b < blocks; b++) {
-            const uint8_t *block = row + b * 20;
-            const float *xb = x + b * 32;
-            float dot = 0;
-            for (int j = 0; j < 16; j++) dot += (float)(block[4 + j] & 0x0F) * xb[j] + (float)(block[4 + j] >> 4) * xb[j + 16];
-            sum += half_to_float(block) * dot + half_to_float(block + 2) * block_sums[b];
-        }
-        y[r] = sum;
+static inline float q4_1_dot_portable(const uint8_t *row, int blocks, const float *x, const float *block_sums) {
+    float sum = 0;
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *block = row + b * 20;
+        const float *xb = x + b * 32;
+        float dot = 0;
+        for (int j = 0; j < 16; j++) dot += (float)(block[4 + j] & 0x0F) * xb[j] + (float)(block[4 + j] >> 4) * xb[j + 16];
+        sum += half_to_float(block) * dot + half_to_float(block + 2) * block_sums[b];
     }
+    return sum;
 }
 
-static void q8_0_rows_portable(const uint8_t *w, size_t row_bytes, int columns, const float *x, float *y,
-                               int row_begin, int row_end) {
-    const int blocks = columns / 32;
-    for (int r = row_begin; r < row_end; r++) {
-        const uint8_t *row = w + (size_t)r * row_bytes;
-        float sum = 0;
-        for (int b = 0; b < blocks; b++) {
-            const uint8_t *block = row + b * 34;
-            const int8_t *q = (const int8_t *)(block + 2);
-            const float *xb = x + b * 32;
-            float dot = 0;
-            for (int j = 0; j < 32; j++) dot += (float)q[j] * xb[j];
-            sum += half_to_float(block) * dot;
-        }
-        y[r] = sum;
+static inline float q8_0_dot_portable(const uint8_t *row, int blocks, const float *x, const float *unused) {
+    (void)unused;
+    float sum = 0;
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *block = row + b * 34;
+        const int8_t *q = (const int8_t *)(block + 2);
+        const float *xb = x + b * 32;
+        float dot = 0;
+        for (int j = 0; j < 32; j++) dot += (float)q[j] * xb[j];
+        sum += half_to_float(block) * dot;
     }
+    return sum;
 }
 
 // MARK: - AVX2 + FMA
 
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma,f16c"))) static inline float hsum(__m256 v) {
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
-__attribute__((target("avx2,fma,f16c"))) static inline __m256 bytes_to_floats(__m128i bytes8) {
+AVX2 static inline __m256 bytes_to_floats(__m128i bytes8) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8));
 }
 
-__attribute__((target("avx2,fma,f16c"))) static void q4_1_rows_avx2(
-    const uint8_t *w, size_t row_bytes, int columns, const float *x, const float *block_sums, float *y,
-    int row_begin, int row_end) {
-    const int blocks = columns / 32;
+AVX2 static inline float q4_1_dot_avx2(const uint8_t *row, int blocks, const float *x, const float *block_sums) {
     const __m128i low_mask = _mm_set1_epi8(0x0F);
-    for (int r = row_begin; r < row_end; r++) {
-        const uint8_t *row = w + (size_t)r * row_bytes;
-        __m256 acc = _mm256_setzero_ps();
-        float offsets = 0;
-        for (int b = 0; b < blocks; b++) {
-            const uint8_t *block = row + b * 20;
-            const float *xb = x + b * 32;
-            __m128i v = _mm_loadu_si128((const __m128i *)(block + 4));
-            __m128i lo = _mm_and_si128(v, low_mask);
-            __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), low_mask);
-            __m256 dot = _mm256_mul_ps(bytes_to_floats(lo), _mm256_loadu_ps(xb));
-            dot = _mm256_fmadd_ps(bytes_to_floats(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(xb + 8), dot);
-            dot = _mm256_fmadd_ps(bytes_to_floats(hi), _mm256_loadu_ps(xb + 16), dot);
-            dot = _mm256_fmadd_ps(bytes_to_floats(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(xb + 24), dot);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(block)), dot, acc);
-            offsets += half_to_float(block + 2) * block_sums[b];
-        }
-        y[r] = hsum(acc) + offsets;
+    __m256 acc = _mm256_setzero_ps();
+    float offsets = 0;
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *block = row + b * 20;
+        const float *xb = x + b * 32;
+        __m128i v = _mm_loadu_si128((const __m128i *)(block + 4));
+        __m128i lo = _mm_and_si128(v, low_mask);
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), low_mask);
+        __m256 dot = _mm256_mul_ps(bytes_to_floats(lo), _mm256_loadu_ps(xb));
+        dot = _mm256_fmadd_ps(bytes_to_floats(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(xb + 8), dot);
+        dot = _mm256_fmadd_ps(bytes_to_floats(hi), _mm256_loadu_ps(xb + 16), dot);
+        dot = _mm256_fmadd_ps(bytes_to_floats(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(xb + 24), dot);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(block)), dot, acc);
+        offsets += half_to_float(block + 2) * block_sums[b];
     }
+    return hsum(acc) + offsets;
 }
 
-__attribute__((target("avx2,fma,f16c"))) static void q8_0_rows_avx2(
-    const uint8_t *w, size_t row_bytes, int columns, const float *x, float *y, int row_begin, int row_end) {
-    const int blocks = columns / 32;
-    for (int r = row_begin; r < row_end; r++) {
-        const uint8_t *row = w + (size_t)r * row_bytes;
-        __m256 acc = _mm256_setzero_ps();
-        for (int b = 0; b < blocks; b++) {
-            const uint8_t *block = row + b * 34;
-            const float *xb = x + b * 32;
-            __m256 dot = _mm256_setzero_ps();
-            for (int j = 0; j < 32; j += 8) {
-                __m128i q = _mm_loadl_epi64((const __m128i *)(block + 2 + j));
-                dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(xb + j), dot);
-            }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(block)), dot, acc);
+AVX2 static inline float q8_0_dot_avx2(const uint8_t *row, int blocks, const float *x, const float *unused) {
+    (void)unused;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *block = row + b * 34;
+        const float *xb = x + b * 32;
+        __m256 dot = _mm256_setzero_ps();
+        for (int j = 0; j < 32; j += 8) {
+            __m128i q = _mm_loadl_epi64((const __m128i *)(block + 2 + j));
+            dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(xb + j), dot);
         }
-        y[r] = hsum(acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(block)), dot, acc);
     }
+    return hsum(acc);
 }
 
 static int has_avx2(void) {
@@ -121,26 +107,52 @@ static int has_avx2(void) {
 }
 #endif
 
-// MARK: - Dispatch
+// MARK: - Rows
 
-void quant_q4_1_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x,
-                     const float *block_sums, float *y, int row_begin, int row_end) {
-#if defined(__x86_64__)
-    if (has_avx2()) {
-        q4_1_rows_avx2(weights, row_bytes, columns, x, block_sums, y, row_begin, row_end);
-        return;
+// Each weight row is read once and dotted with every activation vector while it is in cache;
+// each (row, vector) dot is computed exactly as for a single vector, so batching never changes
+// a result.
+static inline __attribute__((always_inline)) void rows_batch(row_dot dot, const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
+                       const float *block_sums, float *y, int rows, int row_begin, int row_end) {
+    const int blocks = columns / 32;
+    for (int r = row_begin; r < row_end; r++) {
+        const uint8_t *row = weights + (size_t)r * row_bytes;
+        for (int i = 0; i < x_count; i++) {
+            y[(size_t)i * rows + r] = dot(row, blocks, x + (size_t)i * columns, block_sums ? block_sums + (size_t)i * blocks : NULL);
+        }
     }
-#endif
-    q4_1_rows_portable(weights, row_bytes, columns, x, block_sums, y, row_begin, row_end);
 }
 
-void quant_q8_0_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x, float *y,
-                     int row_begin, int row_end) {
+// One specialisation per kernel and instruction set, so the dot product inlines into the loop.
+#define ROWS_ARGS const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count, \
+    const float *block_sums, float *y, int rows, int row_begin, int row_end
+#define ROWS_PASS weights, row_bytes, columns, x, x_count, block_sums, y, rows, row_begin, row_end
+
+static void q4_1_rows_portable(ROWS_ARGS) { rows_batch(q4_1_dot_portable, ROWS_PASS); }
+static void q8_0_rows_portable(ROWS_ARGS) { rows_batch(q8_0_dot_portable, ROWS_PASS); }
+#if defined(__x86_64__)
+AVX2 static void q4_1_rows_avx2(ROWS_ARGS) { rows_batch(q4_1_dot_avx2, ROWS_PASS); }
+AVX2 static void q8_0_rows_avx2(ROWS_ARGS) { rows_batch(q8_0_dot_avx2, ROWS_PASS); }
+#endif
+
+void quant_q4_1_rows(ROWS_ARGS) {
 #if defined(__x86_64__)
     if (has_avx2()) {
-        q8_0_rows_avx2(weights, row_bytes, columns, x, y, row_begin, row_end);
+        q4_1_rows_avx2(ROWS_PASS);
         return;
     }
 #endif
-    q8_0_rows_portable(weights, row_bytes, columns, x, y, row_begin, row_end);
+    q4_1_rows_portable(ROWS_PASS);
+}
+
+void quant_q8_0_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
+                     float *y, int rows, int row_begin, int row_end) {
+    const float *block_sums = NULL;
+#if defined(__x86_64__)
+    if (has_avx2()) {
+        q8_0_rows_avx2(ROWS_PASS);
+        return;
+    }
+#endif
+    q8_0_rows_portable(ROWS_PASS);
 }

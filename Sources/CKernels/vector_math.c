@@ -19,7 +19,7 @@ static const float P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.00000012
 
 static inline float exp_scalar(float x) {
     x = fminf(fmaxf(x, EXP_LO), EXP_HI);
-    float n = floorf(x * LOG2E + 0.5f);
+    float n = floorf(fmaf(x, LOG2E, 0.5f));  // fused, as in the AVX2 path
     float r = fmaf(-n, LN2_LO, fmaf(-n, LN2_HI, x));
     float r2 = r * r;
     float p = fmaf(fmaf(fmaf(fmaf(fmaf(P0, r, P1), r, P2), r, P3), r, P4), r, P5);

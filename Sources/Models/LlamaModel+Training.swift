@@ -82,7 +82,7 @@ extension LlamaModel {
         let B = batch.batchSize, T = batch.length
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
         let positions = (0..<(B * T)).map { $0 % T }
-        runLayers(&residual, rows: B * T, positions: positions, adapters: adapters, saving: saved, layers: layers) { _, saved, k, v, attnOut, q in
+        runLayers(&residual, rows: B * T, positions: positions, adapters: .shared(adapters), saving: saved, layers: layers) { _, saved, k, v, attnOut, q in
             var probabilities = [Float](repeating: 0, count: B * H * T * T)
             Attention.forward(sequences: q, k: k, v: v, out: &attnOut, probabilities: &probabilities, B: B, T: T, H: H, Hkv: Hkv, D: D)
             saved?.pendingProbabilities = probabilities

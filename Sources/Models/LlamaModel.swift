@@ -37,7 +37,7 @@ public final class LlamaModel: Sendable {
 
         var residual = embed(tokens)
         var scores = [Float](repeating: 0, count: (T > 1 ? T : H) * (past + T))
-        runLayers(&residual, rows: T, positions: Array(past..<(past + T)), adapters: adapters, saving: nil) { l, _, k, v, attnOut, q in
+        runLayers(&residual, rows: T, positions: Array(past..<(past + T)), adapters: .shared(adapters), saving: nil) { l, _, k, v, attnOut, q in
             cache.keys[l].withUnsafeMutableBufferPointer { keys in
                 (keys.baseAddress! + past * Hkv * D).update(from: k, count: T * Hkv * D)
             }
@@ -51,14 +51,18 @@ public final class LlamaModel: Sendable {
         cache.advance(by: T)
 
         let rows = mode == .last ? 1 : T
+        return head(Array(residual[((T - rows) * C)...]), rows: rows, independentRows: false)
+    }
+
+    /// Final norm and head over `rows` rows of the residual stream: [rows, V]. Single rows, and
+    /// rows of independent sequences, read the quantized head like a decode step.
+    func head(_ residual: [Float], rows: Int, independentRows: Bool) -> [Float] {
+        let C = config.hiddenSize, V = config.vocabSize
         var finalNormed = [Float](repeating: 0, count: rows * C)
-        residual.withUnsafeBufferPointer { r in
-            RMSNorm.forward(
-                r.baseAddress! + (T - rows) * C, weight: weights.outputNorm, out: &finalNormed, T: rows, C: C, eps: config.rmsNormEps)
-        }
+        RMSNorm.forward(residual, weight: weights.outputNorm, out: &finalNormed, T: rows, C: C, eps: config.rmsNormEps)
         var logits = [Float](repeating: 0, count: rows * V)
-        if rows == 1, let head = weights.quantizedHead {
-            head.forward(finalNormed, &logits)
+        if rows == 1 || independentRows, let head = weights.quantizedHead {
+            head.forward(finalNormed, &logits, T: rows)
         } else {
             MatMul.forward(finalNormed, weights.head, &logits, T: rows, K: C, N: V)
         }
@@ -108,7 +112,7 @@ public final class LlamaModel: Sendable {
     /// `saved` is given, every activation backward needs is kept in it.
     /// `layers` runs part of the stack (a checkpointed backward recomputes one layer at a time).
     func runLayers(
-        _ residual: inout [Float], rows N: Int, positions: [Int], adapters: [LayerAdapters]?, saving saved: TrainingActivations?,
+        _ residual: inout [Float], rows N: Int, positions: [Int], adapters: ActiveAdapters, saving saved: TrainingActivations?,
         layers: Range<Int>? = nil,
         attend: (_ layer: Int, _ saved: TrainingActivations?, _ k: [Float], _ v: [Float], _ attnOut: inout [Float], _ q: [Float]) -> Void
     ) {
@@ -140,28 +144,27 @@ public final class LlamaModel: Sendable {
                 (q, k, v, attnOut) = (.uninitialized(N * H * D), .uninitialized(N * Hkv * D), .uninitialized(N * Hkv * D), .uninitialized(N * H * D))
                 (gate, up, swiglu) = (.uninitialized(N * F), .uninitialized(N * F), .uninitialized(N * F))
             }
-            let adapter = adapters?[l]
             var lora = LoRAActivations()
             let input = residual
             if let saved, saved.checkpointed { saved.inputs.append(input) }
 
             // Attention block.
             RMSNorm.forward(residual, weight: layer[.attnNorm], out: &attnNorm, rstd: &attnRstd, T: N, C: C, eps: eps)
-            project(attnNorm, layer, adapter, .q, &q, T: N, K: C, N: H * D, saved: saved, layerIndex: l, lora: &lora)
-            project(attnNorm, layer, adapter, .k, &k, T: N, K: C, N: Hkv * D, saved: saved, layerIndex: l, lora: &lora)
-            project(attnNorm, layer, adapter, .v, &v, T: N, K: C, N: Hkv * D, saved: saved, layerIndex: l, lora: &lora)
+            project(attnNorm, layer, adapters, .q, &q, T: N, K: C, N: H * D, saved: saved, layerIndex: l, lora: &lora)
+            project(attnNorm, layer, adapters, .k, &k, T: N, K: C, N: Hkv * D, saved: saved, layerIndex: l, lora: &lora)
+            project(attnNorm, layer, adapters, .v, &v, T: N, K: C, N: Hkv * D, saved: saved, layerIndex: l, lora: &lora)
             rope.forward(&q, positions: positions, T: N, heads: H)
             rope.forward(&k, positions: positions, T: N, heads: Hkv)
             attend(l, keep ? saved : nil, k, v, &attnOut, q)
-            project(attnOut, layer, adapter, .o, &residual, T: N, K: H * D, N: C, accumulate: true, saved: saved, layerIndex: l, lora: &lora)
+            project(attnOut, layer, adapters, .o, &residual, T: N, K: H * D, N: C, accumulate: true, saved: saved, layerIndex: l, lora: &lora)
             let afterAttention = residual
 
             // MLP block.
             RMSNorm.forward(residual, weight: layer[.ffnNorm], out: &ffnNorm, rstd: &ffnRstd, T: N, C: C, eps: eps)
-            project(ffnNorm, layer, adapter, .gate, &gate, T: N, K: C, N: F, saved: saved, layerIndex: l, lora: &lora)
-            project(ffnNorm, layer, adapter, .up, &up, T: N, K: C, N: F, saved: saved, layerIndex: l, lora: &lora)
+            project(ffnNorm, layer, adapters, .gate, &gate, T: N, K: C, N: F, saved: saved, layerIndex: l, lora: &lora)
+            project(ffnNorm, layer, adapters, .up, &up, T: N, K: C, N: F, saved: saved, layerIndex: l, lora: &lora)
             SwiGLU.forward(gate: gate, up: up, out: &swiglu, count: N * F)
-            project(swiglu, layer, adapter, .down, &residual, T: N, K: F, N: C, accumulate: true, saved: saved, layerIndex: l, lora: &lora)
+            project(swiglu, layer, adapters, .down, &residual, T: N, K: F, N: C, accumulate: true, saved: saved, layerIndex: l, lora: &lora)
 
             // Arrays are copy-on-write: keeping them costs nothing until the next layer writes.
             guard let saved, keep else { continue }
@@ -173,34 +176,64 @@ public final class LlamaModel: Sendable {
         }
     }
 
-    /// y (+)= x · Wᵀ + scale · (x·Aᵀ)·Bᵀ. A single row reads the quantized blocks when the file
-    /// had them (decode is bound by weight bytes read); several rows use sgemm on the Float32
-    /// weights (compute-bound). x: [T, K]  y: [T, N]
+    /// y (+)= x · Wᵀ + scale · (x·Aᵀ)·Bᵀ. A single row, or rows of independent sequences
+    /// (a batched decode step), reads the quantized blocks when the file had them (decode is
+    /// bound by weight bytes read); the rows of one sequence use sgemm on the Float32 weights
+    /// (compute-bound). x: [T, K]  y: [T, N]
     private func project(
-        _ x: [Float], _ layer: LayerWeights, _ adapter: LayerAdapters?, _ tensor: LayerTensor, _ y: inout [Float],
+        _ x: [Float], _ layer: LayerWeights, _ adapters: ActiveAdapters, _ tensor: LayerTensor, _ y: inout [Float],
         T: Int, K: Int, N: Int, accumulate: Bool = false, saved: TrainingActivations?, layerIndex: Int, lora: inout LoRAActivations
     ) {
-        if T == 1, let quantized = layer.quantized(tensor) {
+        if T == 1 || adapters.rowsAreSequences, let quantized = layer.quantized(tensor) {
             if accumulate {
-                var product = [Float](repeating: 0, count: N)
-                quantized.forward(x, &product)
-                for n in 0..<N { y[n] += product[n] }
+                var product = [Float](repeating: 0, count: T * N)
+                quantized.forward(x, &product, T: T)
+                for i in 0..<(T * N) { y[i] += product[i] }
             } else {
-                quantized.forward(x, &y)
+                quantized.forward(x, &y, T: T)
             }
         } else {
             MatMul.forward(x, layer[tensor], &y, T: T, K: K, N: N, accumulate: accumulate)
         }
-        guard let pair = adapter?[tensor] else { return }
-        var input = x
-        if let dropout = saved?.dropout {
-            let mask = dropout.mask(layer: layerIndex, tensor: tensor, count: x.count)
-            for i in input.indices { input[i] *= mask[i] }
-            lora.masks[tensor.index] = mask
+        switch adapters {
+        case .shared(let shared):
+            guard let pair = shared?[layerIndex][tensor] else { return }
+            var input = x
+            if let dropout = saved?.dropout {
+                let mask = dropout.mask(layer: layerIndex, tensor: tensor, count: x.count)
+                for i in input.indices { input[i] *= mask[i] }
+                lora.masks[tensor.index] = mask
+            }
+            var u = [Float](repeating: 0, count: T * pair.rank)
+            LowRank.forward(input, a: pair.a, b: pair.b, scale: pair.scale, u: &u, y: &y, T: T, K: K, N: N, R: pair.rank)
+            lora.u[tensor.index] = u
+        case .perRow(let rows):
+            // Each row's delta is computed alone, exactly as a batch of one would compute it.
+            for (row, adapter) in rows.enumerated() {
+                guard let pair = adapter?[layerIndex][tensor] else { continue }
+                var u = [Float](repeating: 0, count: pair.rank)
+                x.withUnsafeBufferPointer { x in
+                    y.withUnsafeMutableBufferPointer { y in
+                        LowRank.forward(
+                            x.baseAddress! + row * K, a: pair.a, b: pair.b, scale: pair.scale, u: &u, y: y.baseAddress! + row * N,
+                            T: 1, K: K, N: N, R: pair.rank)
+                    }
+                }
+            }
         }
-        var u = [Float](repeating: 0, count: T * pair.rank)
-        LowRank.forward(input, a: pair.a, b: pair.b, scale: pair.scale, u: &u, y: &y, T: T, K: K, N: N, R: pair.rank)
-        lora.u[tensor.index] = u
+    }
+}
+
+/// Which LoRA deltas a forward pass applies.
+enum ActiveAdapters {
+    /// The same adapters (or none) for every row: one sequence, or a training batch.
+    case shared([LayerAdapters]?)
+    /// Row i is its own sequence with its own adapters (a mixed-adapter decode step).
+    case perRow([[LayerAdapters]?])
+
+    var rowsAreSequences: Bool {
+        if case .perRow = self { return true }
+        return false
     }
 }
 

@@ -9,16 +9,18 @@
 // to scalar code (measured 2.5x slower), so these few loops are C with an AVX2/FMA path chosen
 // at run time and a portable path for other CPUs.
 //
-// rows [row_begin, row_end) of a matrix with `columns` columns, stored as consecutive blocks of
-// 32 weights (`row_bytes` bytes a row); x: [columns]; y: [rows] (written, not accumulated).
+// Rows [row_begin, row_end) of a matrix with `rows` rows and `columns` columns, stored as
+// consecutive blocks of 32 weights (`row_bytes` bytes a row), times `x_count` activation
+// vectors x: [x_count, columns]; y: [x_count, rows] (written, not accumulated). Every weight row
+// is read once for all vectors.
 
 // Q4_1 block: f16 d, f16 m, 16 bytes of nibbles (low nibbles: weights 0-15, high: 16-31).
-// block_sums[b] = sum of x over block b (the m term is m * block_sums[b]).
-void quant_q4_1_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x,
-                     const float *block_sums, float *y, int row_begin, int row_end);
+// block_sums: [x_count, columns / 32], the sum of each vector over each block (the m term).
+void quant_q4_1_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
+                     const float *block_sums, float *y, int rows, int row_begin, int row_end);
 
 // Q8_0 block: f16 d, 32 signed bytes.
-void quant_q8_0_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x,
-                     float *y, int row_begin, int row_end);
+void quant_q8_0_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
+                     float *y, int rows, int row_begin, int row_end);
 
 #endif

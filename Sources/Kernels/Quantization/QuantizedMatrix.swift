@@ -28,12 +28,14 @@ public struct QuantizedMatrix: Sendable {
 
     public var rowBytes: Int { columns / 32 * format.bytesPerBlock }
 
-    /// y = x · Wᵀ for one activation row. x: [K]  y: [N]
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    /// y = x · Wᵀ for `T` activation rows, each computed exactly as if alone (the batch only
+    /// shares the reading of the weights). x: [T, K]  y: [T, N]
+    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1) {
         let rowBytes = rowBytes, columns = columns, rows = rows, format = format
-        var blockSums = [Float](repeating: 0, count: columns / 32)
+        let blocks = columns / 32
+        var blockSums = [Float](repeating: 0, count: format == .q4_1 ? T * blocks : 0)
         if format == .q4_1 {
-            for b in 0..<(columns / 32) {
+            for b in 0..<(T * blocks) {
                 var sum: Float = 0
                 for j in 0..<32 { sum += x[b * 32 + j] }
                 blockSums[b] = sum
@@ -49,9 +51,10 @@ public struct QuantizedMatrix: Sendable {
                     guard begin < end else { return }
                     switch format {
                     case .q4_1:
-                        quant_q4_1_rows(weights.baseAddress!, rowBytes, Int32(columns), x, sums.baseAddress!, y, begin, end)
+                        quant_q4_1_rows(
+                            weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), sums.baseAddress!, y, Int32(rows), begin, end)
                     case .q8_0:
-                        quant_q8_0_rows(weights.baseAddress!, rowBytes, Int32(columns), x, y, begin, end)
+                        quant_q8_0_rows(weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), y, Int32(rows), begin, end)
                     }
                 }
             }

@@ -1,0 +1,129 @@
+import Foundation
+import Inference
+import LoRA
+import Models
+import Testing
+import TestSupport
+import Tokenizers
+
+/// Three adapters on the real model: the PEFT fixture adapter and two random ones.
+enum SharedAdapters {
+    static let adapters = Result { () throws -> [[LayerAdapters]] in
+        let config = try SharedLanguageModel.model.get().model.config
+        let peft = try LoRAAdapter.loadPEFT(from: Fixtures.path("peft_adapter"), for: config)
+        let random = try (1...2).map { seed -> [LayerAdapters] in
+            var adapter = LoRAAdapter.initialized(
+                LoRAConfig(rank: 4, alpha: 8, targets: seed == 1 ? [.q, .v] : LayerTensor.projections), for: config, seed: UInt64(seed))
+            for l in adapter.layers.indices {
+                for tensor in LayerTensor.projections {
+                    guard let count = adapter.layers[l][tensor]?.b.count else { continue }
+                    adapter.layers[l][tensor]?.b = FiniteDifference.random(count, seed: UInt64(seed * 1000 + l), range: 0.3)
+                }
+            }
+            return adapter.layers
+        }
+        _ = try #require(random.count == 2)
+        return [peft.layers] + random
+    }
+}
+
+struct MixedBatchTests {
+    /// One decode step over rows with different adapters (and one without) gives each row
+    /// exactly the logits it gets alone.
+    @Test func decodeStepRowsEqualSoloForwardBitForBit() throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        let model = languageModel.model
+        let adapters = try SharedAdapters.adapters.get()
+        let rowAdapters: [[LayerAdapters]?] = [adapters[0], nil, adapters[1], adapters[2]]
+        let prompts = ["The capital of France is", "1, 2, 3,", "Hello", "def add(a, b):"].map { languageModel.tokenizer.encode($0) }
+        let nextTokens = [504, 216, 28, 198]
+        var solo: [[Float]] = []
+        var caches: [KVCache] = []
+        for (prompt, (adapter, next)) in zip(prompts, zip(rowAdapters, nextTokens)) {
+            let cacheSolo = KVCache(config: model.config, capacity: 32)
+            _ = try model.forward(prompt, cache: cacheSolo, adapters: adapter)
+            solo.append(try model.forward([next], cache: cacheSolo, adapters: adapter))
+            let cacheBatch = KVCache(config: model.config, capacity: 32)
+            _ = try model.forward(prompt, cache: cacheBatch, adapters: adapter)
+            caches.append(cacheBatch)
+        }
+        let batch = try model.decodeStep(nextTokens, caches: caches, adapters: rowAdapters)
+        let V = model.config.vocabSize
+        for row in 0..<4 {
+            #expect(Array(batch[(row * V)..<((row + 1) * V)]) == solo[row], "row \(row)")
+        }
+        #expect(solo[0] != solo[1], "the adapter changes the logits")
+    }
+
+    @Test func mixedBatchGenerationEqualsSoloRuns() throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        let adapters = try SharedAdapters.adapters.get()
+        let generator = Generator(languageModel)
+        let prompts = try [
+            "What is the capital of France?", "Name a colour.", "Count to five.", "What is 2 + 2?", "Say hello.",
+        ].map { try languageModel.chatPrompt([ChatMessage(role: "user", content: $0)]) }
+        let requests = [
+            GenerationRequest(prompt: prompts[0], maxTokens: 12, adapters: adapters[0]),
+            GenerationRequest(prompt: prompts[1], maxTokens: 7, adapters: nil),
+            GenerationRequest(prompt: prompts[2], maxTokens: 12, sampling: SamplingParameters(temperature: 0.8, topP: 0.9, seed: 3), adapters: adapters[1]),
+            GenerationRequest(prompt: prompts[3], maxTokens: 10, adapters: adapters[2]),
+            GenerationRequest(prompt: prompts[4], maxTokens: 12, adapters: adapters[0]),
+        ]
+        let batch = try generator.generateBatch(requests)
+        for (request, result) in zip(requests, batch) {
+            let alone = try generator.generate(
+                prompt: request.prompt, maxTokens: request.maxTokens, sampling: request.sampling, adapters: request.adapters)
+            #expect(result.tokens == alone.tokens)
+            #expect(result.text == alone.text)
+        }
+    }
+
+    /// Switching adapters between generations on one loaded base: each output equals a fresh
+    /// single-adapter run, whatever ran before it.
+    @Test func threeAdaptersInTurnEqualFreshRuns() throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        let adapters = try SharedAdapters.adapters.get()
+        let prompt = try languageModel.chatPrompt([ChatMessage(role: "user", content: "What is the capital of France?")])
+        let order = [0, 1, 2, 0, 2, 1]
+        var outputs: [Int: [Int]] = [:]
+        for index in order {
+            let tokens = try Generator(languageModel).generate(prompt: prompt, maxTokens: 10, adapters: adapters[index]).tokens
+            if let first = outputs[index] { #expect(tokens == first, "adapter \(index) again") }
+            outputs[index] = tokens
+        }
+        let fresh = try LanguageModel.load(path: Fixtures.modelPath)
+        for index in 0..<3 {
+            #expect(try Generator(fresh).generate(prompt: prompt, maxTokens: 10, adapters: adapters[index]).tokens == outputs[index])
+        }
+        #expect(Set(outputs.values).count >= 2, "switching adapters changes the answer")
+    }
+}
+
+struct AdapterCacheTests {
+    @Test func leastRecentlyUsedIsEvictedPastTheBudget() throws {
+        let config = TinyLlama.config
+        let adapters = (1...3).map {
+            LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: [.q, .v]), for: config, seed: UInt64($0)).layers
+        }
+        let size = AdapterCache.byteCount(adapters[0])
+        let cache = AdapterCache(budgetBytes: 2 * size)
+        var loads = 0
+        func get(_ i: Int) -> [LayerAdapters] {
+            cache.adapters(for: "a\(i)") {
+                loads += 1
+                return adapters[i]
+            }
+        }
+        #expect(get(0) == adapters[0])
+        _ = get(1)
+        _ = get(0)  // a0 is now more recent than a1
+        _ = get(2)  // over budget: a1 goes
+        #expect(cache.statistics == AdapterCache.Statistics(hits: 1, misses: 3, evictions: 1, bytes: 2 * size, count: 2))
+        _ = get(0)
+        #expect(loads == 3)
+        _ = get(1)
+        #expect(loads == 4)
+        cache.evict("a1")
+        #expect(cache.statistics.count == 1)
+    }
+}
