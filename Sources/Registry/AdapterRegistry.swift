@@ -9,6 +9,17 @@ public struct AdapterRegistry: Sendable {
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     public init(path: String) throws {
+        // Opening creates the database and runs migrations; GRDB checks which migrations are
+        // applied before taking the write lock, so two processes opening a new store at once
+        // could both run "v1". An exclusive lock on a sibling file serialises the opening.
+        let lock = open(path + ".lock", O_RDWR | O_CREAT, 0o644)
+        if lock >= 0 { flock(lock, LOCK_EX) }
+        defer {
+            if lock >= 0 {
+                flock(lock, LOCK_UN)
+                close(lock)
+            }
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         let pool = try DatabasePool(path: path, configuration: configuration)

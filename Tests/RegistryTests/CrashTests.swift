@@ -1,0 +1,84 @@
+import Foundation
+import LoRA
+import Models
+import Registry
+import Testing
+import TestSupport
+
+/// `kill -9` of a process in the middle of registering an adapter leaves the registry either
+/// without the new version or with all of it: every row verifies, and `gc` removes whatever
+/// files the killed process had not yet committed.
+struct CrashTests {
+    static let lora = "\(Fixtures.packageRoot)/.build/release/lora"
+
+    @Test func killedImportLeavesOldOrNewStateOnly() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.lora), "build the lora product first (swift build -c release)")
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // An adapter of SmolLM2's real size (9.8 MB), so that a kill can land mid-copy.
+        let config = LlamaConfig(
+            vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9,
+            numKeyValueHeads: 3, ropeTheta: 100000, rmsNormEps: 1e-5, maxPositionEmbeddings: 8192, tieWordEmbeddings: true)
+        let source = try AdapterStore(root: "\(directory)/source")
+        let base = try source.registry.registerBaseModel(
+            BaseModelRecord(name: "smol", architecture: "llama", path: "-", fingerprint: "f00d", shapes: "{}", fileSize: 0, modifiedAt: 0))
+        let adapter = LoRAAdapter.initialized(LoRAConfig(rank: 8, alpha: 16, targets: LayerTensor.projections), for: config, seed: 1)
+        try adapter.savePEFT(to: "\(directory)/peft", baseModelName: "smol")
+        let record = try source.register(folder: "\(directory)/peft", name: "big", base: base)
+        try source.export(record, to: "\(directory)/export")
+
+        let target = "\(directory)/target"
+        var killed = 0
+        for attempt in 0..<8 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.lora)
+            process.arguments = ["adapters", "import", "\(directory)/export", "--store", target]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(useconds_t(5_000 + attempt * 9_000))
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                killed += 1
+            }
+            process.waitUntilExit()
+
+            // Whatever the moment of the kill: every row is complete and intact.
+            let store = try AdapterStore(root: target)
+            for row in try store.registry.adapters() {
+                #expect(try store.verify(row).isEmpty, "attempt \(attempt): \(row.reference)")
+            }
+            _ = try store.garbageCollect()
+            let registered = Set(try store.registry.adapters().map(\.path))
+            let folders = ((try? FileManager.default.contentsOfDirectory(atPath: "\(target)/big")) ?? []).map { "big/\($0)" }
+            #expect(Set(folders) == registered, "attempt \(attempt): files without rows after gc")
+        }
+        #expect(killed > 0, "no import was still running when killed; the test proved nothing")
+    }
+
+    /// Two processes registering into one store at the same time: WAL and the busy timeout
+    /// serialise their transactions; both versions land, complete.
+    @Test func twoProcessesImportingAtOnce() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.lora), "build the lora product first (swift build -c release)")
+        let fixture = try StoreFixture()
+        let record = try fixture.store.register(folder: try fixture.adapterFolder(seed: 1), name: "twin", base: fixture.base)
+        try fixture.store.export(record, to: "\(fixture.directory)/export")
+        let target = "\(fixture.directory)/target"
+        let processes = try (0..<4).map { _ -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.lora)
+            process.arguments = ["adapters", "import", "\(fixture.directory)/export", "--store", target]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        for process in processes {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        let store = try AdapterStore(root: target)
+        let rows = try store.registry.adapters(name: "twin")
+        #expect(rows.map(\.version).sorted() == [1, 2, 3, 4])
+        for row in rows { #expect(try store.verify(row).isEmpty) }
+    }
+}
