@@ -66,9 +66,6 @@ extension LlamaModel {
     /// Runs the decoder over B independent sequences; returns the final residual stream [N, C]
     /// (before the output norm, which `headLossAndGradient` applies).
     func trainingForward(_ batch: TrainingBatch, adapters: [LayerAdapters]?, saved: TrainingActivations?) -> [Float] {
-        let config = config
-        let B = batch.batchSize, T = batch.length
-        let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
         var residual = embed(batch.tokens)
         runTrainingLayers(&residual, batch, adapters: adapters, saved: saved, layers: nil)
         return residual

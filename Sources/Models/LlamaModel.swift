@@ -27,7 +27,7 @@ public final class LlamaModel: Sendable {
         _ tokens: [Int], cache: KVCache, adapters: [LayerAdapters]? = nil, logits mode: Logits = .last
     ) throws(ModelError) -> [Float] {
         let config = config
-        let T = tokens.count, C = config.hiddenSize, V = config.vocabSize
+        let T = tokens.count, C = config.hiddenSize
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
         let past = cache.count
         guard T > 0 else { return [] }
