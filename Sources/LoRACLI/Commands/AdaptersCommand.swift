@@ -32,13 +32,16 @@ struct AdaptersCommand: ParsableCommand {
                 for record in records { print(String(decoding: try encoder.encode(record), as: UTF8.self)) }
                 return
             }
-            print("NAME@VERSION".padding(28) + "BASE".padding(34) + "RANK  ALPHA  TARGETS".padding(46) + "VALID LOSS  CREATED")
-            for record in records {
-                let base = bases[record.baseModelId]?.label ?? "?"
-                print(
-                    record.reference.padding(28) + base.padding(34) + "\(record.rank)".padding(6) + "\(record.alpha)".padding(7)
-                        + record.targets.padding(33) + (record.validLoss.map { String(format: "%.4f", $0) } ?? "-").padding(12)
-                        + ISO8601DateFormatter().string(from: record.createdAt))
+            let rows = records.map { record in
+                [
+                    record.reference, bases[record.baseModelId]?.label ?? "?", "\(record.rank)", "\(record.alpha)", record.targets,
+                    record.validLoss.map { String(format: "%.4f", $0) } ?? "-", ISO8601DateFormatter().string(from: record.createdAt),
+                ]
+            }
+            let header = ["NAME@VERSION", "BASE", "RANK", "ALPHA", "TARGETS", "VALID LOSS", "CREATED"]
+            let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+            for row in [header] + rows {
+                print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  "))
             }
         }
     }
@@ -163,11 +166,5 @@ struct AdaptersCommand: ParsableCommand {
             let record = try storeOptions.open().importAdapter(from: folder)
             print("imported as \(record.reference)")
         }
-    }
-}
-
-extension String {
-    func padding(_ width: Int) -> String {
-        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
     }
 }
