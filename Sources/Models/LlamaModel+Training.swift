@@ -105,23 +105,38 @@ extension LlamaModel {
         var normed = [Float](repeating: 0, count: N * C)
         var rstd = [Float](repeating: 0, count: N)
         RMSNorm.forward(hidden, weight: weights.outputNorm, out: &normed, rstd: &rstd, T: N, C: C, eps: config.rmsNormEps)
-        var dNormed = [Float](repeating: 0, count: backward ? N * C : 0)
-        var logits = [Float](repeating: 0, count: min(N, Self.headChunk) * V)
+        // Only positions with a target reach the head: prompt and padding rows have no loss and
+        // no gradient, and in chat data they are most rows (the head is a fifth of the model's FLOPs).
+        let scored = targets.indices.filter { targets[$0] != CrossEntropy.ignoreIndex }
+        let S = scored.count
+        var scoredNormed = [Float].uninitialized(S * C)
+        normed.withUnsafeBufferPointer { normed in
+            scoredNormed.withUnsafeMutableBufferPointer { rows in
+                for (i, row) in scored.enumerated() { (rows.baseAddress! + i * C).update(from: normed.baseAddress! + row * C, count: C) }
+            }
+        }
+        let scoredTargets = scored.map { targets[$0] }
+        var dScored = [Float](repeating: 0, count: backward ? S * C : 0)
+        var logits = [Float](repeating: 0, count: min(S, Self.headChunk) * V)
         var loss: Double = 0
         let head = weights.head
-        for start in stride(from: 0, to: N, by: Self.headChunk) {
-            let rows = min(Self.headChunk, N - start)
-            normed.withUnsafeBufferPointer { x in
+        for start in stride(from: 0, to: S, by: Self.headChunk) {
+            let rows = min(Self.headChunk, S - start)
+            scoredNormed.withUnsafeBufferPointer { x in
                 MatMul.forward(x.baseAddress! + start * C, head, &logits, T: rows, K: C, N: V)
             }
-            loss += targets.withUnsafeBufferPointer { t in
+            loss += scoredTargets.withUnsafeBufferPointer { t in
                 CrossEntropy.forwardBackward(logits: &logits, targets: t.baseAddress! + start, T: rows, V: V, gradientScale: gradientScale)
             }
             if backward {
-                dNormed.withUnsafeMutableBufferPointer { d in
+                dScored.withUnsafeMutableBufferPointer { d in
                     MatMul.backward(logits, head, d.baseAddress! + start * C, T: rows, K: C, N: V)
                 }
             }
+        }
+        var dNormed = [Float](repeating: 0, count: backward ? N * C : 0)
+        if backward {
+            for (i, row) in scored.enumerated() { dNormed[(row * C)..<((row + 1) * C)] = dScored[(i * C)..<((i + 1) * C)] }
         }
         guard backward else { return (loss, []) }
         var dHidden = [Float](repeating: 0, count: N * C)
