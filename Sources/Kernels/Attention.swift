@@ -9,11 +9,9 @@ public enum Attention {
     /// the cache rows `0..<past+T`.
     /// q, out: [T, H, D]  kCache, vCache: [S ≥ past+T, Hkv, D]
     /// scratch: at least T · (past+T) floats, or H · (past+1) when T = 1
-    /// probabilities (kept for backward when given, T > 1): [H, T, past+T]
     public static func forward(
         q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-        probabilities: UnsafeMutablePointer<Float>? = nil,
         T: Int, past: Int, H: Int, Hkv: Int, D: Int
     ) {
         let S = past + T
@@ -39,14 +37,13 @@ public enum Attention {
         }
         for h in 0..<H {
             let kvHead = h / group
-            let scores = probabilities.map { $0 + h * T * S } ?? scratch
-            // scores[T, S] = scale · Q_h · K_hᵀ
+            // scratch[T, S] = scale · Q_h · K_hᵀ
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(S), Int32(D),
-                scale, q + h * D, Int32(qStride), kCache + kvHead * D, Int32(kvStride), 0, scores, Int32(S))
+                scale, q + h * D, Int32(qStride), kCache + kvHead * D, Int32(kvStride), 0, scratch, Int32(S))
             Parallel.forRanges(T, minimumPerTask: 16) { rows in
                 for t in rows {
-                    let row = scores + t * S
+                    let row = scratch + t * S
                     let visible = past + t + 1
                     Softmax.forward(row, count: visible)
                     for s in visible..<S { row[s] = 0 }
@@ -55,7 +52,7 @@ public enum Attention {
             // out_h[T, D] = P · V_h
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(S),
-                1, scores, Int32(S), vCache + kvHead * D, Int32(kvStride), 0, out + h * D, Int32(qStride))
+                1, scratch, Int32(S), vCache + kvHead * D, Int32(kvStride), 0, out + h * D, Int32(qStride))
         }
     }
 
