@@ -14,6 +14,10 @@ struct AdapterResolver {
         if FileManager.default.fileExists(atPath: "\(argument)/\(LoRAAdapter.configFile)") {
             return try LoRAAdapter.loadPEFT(from: argument, for: config)
         }
+        // Registry names cannot contain '/', so this was meant as a folder.
+        if argument.contains("/") {
+            throw LoRAError.invalidConfig(path: "\(argument)/\(LoRAAdapter.configFile)", reason: "not found: not a PEFT adapter folder")
+        }
         let store = try store.open()
         let base = try store.baseModel(path: modelPath, config: config)
         return try store.load(argument, for: base, config: config, force: force)
