@@ -111,7 +111,8 @@ struct TrainCommand: ParsableCommand {
                 switch event {
                 case .step(let step):
                     progress.update(
-                        step: step.iteration, loss: step.loss, tokensPerSecond: step.tokensPerSecond, elapsed: step.elapsedSeconds,
+                        step: step.iteration, loss: step.loss, tokensPerSecond: step.tokensPerSecond,
+                        elapsed: step.elapsedSeconds - (checkpoint?.report.seconds ?? 0),
                         startStep: startStep)
                     recorder?.progress(trainer.checkpoint.report, step: step.iteration)
                 case .validation, .checkpoint:
