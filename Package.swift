@@ -27,14 +27,15 @@ let package = Package(
             ]
         ),
         .target(name: "Inference", dependencies: ["Models", "Kernels", "Formats", "Tokenizers"]),
+        .target(name: "Experiments", dependencies: ["Training", "Registry", "Inference", "LoRA", "Models", "Formats", "Tokenizers"]),
         .executableTarget(
             name: "LoRACLI",
             dependencies: [
-                "Inference", "Registry", "Training", "LoRA", "Models", "Formats", "Tokenizers", "Kernels",
+                "Experiments", "Inference", "Registry", "Training", "LoRA", "Models", "Formats", "Tokenizers", "Kernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "TestSupport", dependencies: ["Kernels", "Formats", "Models"]),
+        .target(name: "TestSupport", dependencies: ["Kernels", "Formats", "Models", "Tokenizers"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Kernels", "Formats", "Tokenizers", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "LoRA", "Models", "Formats", "TestSupport"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "Kernels", "TestSupport"]),
@@ -42,6 +43,9 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Kernels", "TestSupport"]),
+        .testTarget(
+            name: "ExperimentsTests",
+            dependencies: ["Experiments", "Training", "Registry", "Inference", "LoRA", "Models", "Formats", "Tokenizers", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "LoRA", "Models", "Tokenizers", "TestSupport"]),
     ]
 )

@@ -2,7 +2,8 @@
 """Generates the shipped domain datasets reproducibly (fixed seeds, standard library only).
 
 Each task gets train/valid/test JSONL and a README card. Test examples are held out by
-construction: they come from entities (here: years) that never occur in train or valid.
+construction: they come from entities (years, names, numbers, documents) that never occur in
+train or valid.
 
     python3 scripts/make_datasets.py            # writes datasets/
     python3 scripts/make_datasets.py --check    # exits 1 if the files on disk differ
@@ -13,6 +14,7 @@ import datetime
 import json
 import os
 import random
+import re
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "datasets")
@@ -78,26 +80,247 @@ DATES_CARD = """# dates: normalise dates to ISO 8601
 """
 
 
+# --- extract: short order messages -> compact JSON ---------------------------------------------
+
+FIRST_NAMES = [
+    "Maria", "James", "Aisha", "Lukas", "Chen", "Sofia", "Omar", "Emma", "Ravi", "Ingrid", "Mateo", "Yuki",
+    "Fatima", "Noah", "Elena", "Kwame", "Hannah", "Diego", "Priya", "Oliver", "Leila", "Tomas", "Grace", "Arjun",
+    "Camille", "Felix", "Nadia", "Hugo", "Zara", "Mikhail", "Amara", "Jonas", "Lucia", "Samir", "Freya", "Pedro",
+    "Anika", "Rafael", "Mei", "Victor", "Olga", "Tariq", "Clara", "Emil", "Rosa", "Kenji", "Sara", "Bruno",
+]
+SURNAMES = [
+    "Lopez", "Smith", "Khan", "Weber", "Wang", "Rossi", "Haddad", "Martin", "Patel", "Larsen", "Silva", "Tanaka",
+    "Okafor", "Brown", "Popescu", "Mensah", "Fischer", "Garcia", "Sharma", "Wilson", "Nasser", "Novak", "Kim",
+    "Mehta", "Dubois", "Keller", "Petrov", "Moreau", "Ali", "Ivanov", "Adeyemi", "Berg", "Romero", "Aziz",
+    "Nilsson", "Costa", "Schmidt", "Alves", "Lin", "Hugo", "Sokolova", "Rahman", "Vidal", "Horvat", "Ortiz",
+    "Sato", "Lind", "Ferreira",
+]
+CITIES = [
+    "Lyon", "Leeds", "Porto", "Graz", "Osaka", "Turin", "Cork", "Bergen", "Pune", "Lagos", "Quito", "Perth",
+    "Malmo", "Ghent", "Basel", "Bilbao", "Krakow", "Nantes", "Tampere", "Cusco", "Hobart", "Izmir", "Kyoto",
+    "Aarhus", "Seville", "Dresden", "Utrecht", "Brno", "Split", "Tartu", "Galway", "Nice",
+]
+PRODUCTS = [
+    "desk lamp", "office chair", "water bottle", "notebook", "backpack", "coffee mug", "phone case", "keyboard",
+    "monitor stand", "yoga mat", "umbrella", "travel adapter", "bike light", "tea kettle", "wall clock",
+    "cutting board", "laptop sleeve", "headphones", "plant pot", "picture frame", "thermos", "desk fan",
+    "bath towel", "pillow",
+]
+NUMBER_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+
+EXTRACT_TEMPLATES = [
+    "Hi, this is {name}. Please send {qty} {product} to {city}.",
+    "Order from {name} ({city}): {qty} x {product}.",
+    "{name} from {city} would like {qty} {product}.",
+    "Please ship {qty} {product} to {name} in {city}.",
+    "New order - customer: {name}; item: {product}; quantity: {qty}; deliver to: {city}.",
+    "Could you deliver {qty} {product} to our office in {city}? Thanks, {name}",
+    "{city} branch, {name}: we need {qty} more {product}.",
+]
+EXTRACT_PROMPT = "Extract the customer name, city, product and quantity as JSON: {text}"
+
+
+def held_out_parts(items):
+    """Every fifth item (from the first) is valid-only, every fifth from the second test-only."""
+    parts = {"train": [], "valid": [], "test": []}
+    for i, item in enumerate(items):
+        parts["valid" if i % 5 == 0 else "test" if i % 5 == 1 else "train"].append(item)
+    return parts
+
+
+def make_extract(rng, counts):
+    firsts, lasts, cities, products = (held_out_parts(x) for x in (FIRST_NAMES, SURNAMES, CITIES, PRODUCTS))
+    rows = {}
+    for split, count in counts.items():
+        seen, rows[split] = set(), []
+        while len(rows[split]) < count:
+            name = f"{rng.choice(firsts[split])} {rng.choice(lasts[split])}"
+            city, product = rng.choice(cities[split]), rng.choice(products[split])
+            quantity = rng.randint(1, 40)
+            qty = NUMBER_WORDS[quantity - 1] if quantity <= len(NUMBER_WORDS) and rng.random() < 0.4 else str(quantity)
+            text = rng.choice(EXTRACT_TEMPLATES).format(name=name, city=city, product=product, qty=qty)
+            if text in seen:
+                continue
+            seen.add(text)
+            answer = {"name": name, "city": city, "product": product, "quantity": quantity}
+            rows[split].append({"prompt": EXTRACT_PROMPT.format(text=text), "completion": json.dumps(answer, separators=(",", ":"))})
+    return rows
+
+
+EXTRACT_CARD = """# extract: order messages to compact JSON
+
+- Task: a short customer message in one of {templates} phrasings → `{{"name","city","product","quantity"}}` as
+  compact JSON (keys in that order, quantity an integer even when written as a word).
+- Format: `{{"prompt", "completion"}}` JSONL; loss on the completion.
+- Metric: exact match of the generated JSON string (normalised match: the same ignoring case,
+  spaces and punctuation).
+- Splits: train {train}, valid {valid}, test {test}. Held out by construction: the first names, surnames,
+  cities and products are each split five ways (one part valid-only, one part test-only), so every
+  test message names a person, city and product never seen in training.
+- Source and licence: generated by `scripts/make_datasets.py` (seed {seed}) from name/city/product lists
+  written for this repo; public domain (CC0).
+"""
+
+# --- numbers: English number words -> digits -----------------------------------------------------
+
+ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def words_below_thousand(n, use_and):
+    parts = []
+    if n >= 100:
+        parts.append(f"{ONES[n // 100]} hundred")
+        n %= 100
+        if n and use_and:
+            parts.append("and")
+    if n >= 20:
+        parts.append(TENS[n // 10] + (f"-{ONES[n % 10]}" if n % 10 else ""))
+    elif n:
+        parts.append(ONES[n])
+    return " ".join(parts)
+
+
+def number_words(n, use_and):
+    if n == 0:
+        return "zero"
+    thousands, rest = divmod(n, 1000)
+    parts = []
+    if thousands:
+        parts.append(words_below_thousand(thousands, use_and) + " thousand")
+    if rest:
+        if thousands and rest < 100 and use_and:
+            parts.append("and")
+        parts.append(words_below_thousand(rest, use_and))
+    return " ".join(parts)
+
+
+NUMBER_PROMPTS = [
+    "Write this number in digits: {words}",
+    "Convert to a number: {words}",
+    "How is \"{words}\" written with digits?",
+    "Digits only, please: {words}",
+]
+
+
+def number_split(n):
+    """A fixed hash of the value: about 10% of numbers are valid-only, 10% test-only."""
+    bucket = (n * 2654435761) % 4294967296 % 100
+    return "valid" if bucket < 10 else "test" if bucket < 20 else "train"
+
+
+def make_numbers(rng, counts):
+    rows = {name: [] for name in counts}
+    seen = set()
+    while any(len(rows[name]) < counts[name] for name in counts):
+        digits = rng.choice([2, 3, 3, 4, 4, 5, 5, 6, 6])
+        n = rng.randrange(10 ** (digits - 1), 10 ** digits)
+        split = number_split(n)
+        if n in seen or len(rows[split]) >= counts[split]:
+            continue
+        seen.add(n)
+        words = number_words(n, use_and=rng.random() < 0.5)
+        if rng.random() < 0.2:
+            words = words.capitalize()
+        rows[split].append({"prompt": rng.choice(NUMBER_PROMPTS).format(words=words), "completion": str(n)})
+    return rows
+
+
+NUMBERS_CARD = """# numbers: English number words to digits
+
+- Task: a number from 10 to 999,999 written in English words (British "and" or not, hyphenated tens,
+  sometimes capitalised) → its digits, e.g. "forty-two thousand and seven" → `42007`.
+- Format: `{{"prompt", "completion"}}` JSONL; loss on the completion.
+- Metric: exact match of the generated digits.
+- Splits: train {train}, valid {valid}, test {test}. Held out by construction: a fixed hash of the value
+  puts each number in exactly one split, so no test number occurs in training.
+- Source and licence: generated by `scripts/make_datasets.py` (seed {seed}); public domain (CC0).
+"""
+
+# --- licenses: a plain-text legal corpus for perplexity --------------------------------------------
+
+LICENSE_SPLITS = {
+    "train": ["GPL-1", "GPL-2", "GPL-3", "LGPL-2", "LGPL-2.1", "LGPL-3"],
+    "valid": ["GFDL-1.3"],
+    "test": ["Apache-2.0", "Artistic"],
+}
+
+
+def paragraphs(text):
+    """Paragraphs with their lines joined and whitespace collapsed."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def make_licenses(source_dir):
+    rows = {}
+    train_paragraphs = set()
+    for split in ("train", "valid", "test"):
+        rows[split] = []
+        for name in LICENSE_SPLITS[split]:
+            with open(os.path.join(source_dir, f"{name}.txt"), encoding="utf-8") as f:
+                kept = [p for p in paragraphs(f.read()) if split == "train" or p.lower() not in train_paragraphs]
+            if split == "train":
+                train_paragraphs.update(p.lower() for p in kept)
+            chunk = []
+            for p in kept:
+                chunk.append(p)
+                if sum(len(c) for c in chunk) >= 600:
+                    rows[split].append({"text": "\n\n".join(chunk)})
+                    chunk = []
+            if chunk:
+                rows[split].append({"text": "\n\n".join(chunk)})
+    return rows
+
+
+LICENSES_CARD = """# licenses: free-software licence texts (plain-text corpus for perplexity)
+
+- Task: language modelling of legal English; measure perplexity (`lora eval` on `{{"text"}}` data reports
+  loss and perplexity only).
+- Format: `{{"text"}}` JSONL, each line a run of consecutive paragraphs (about 600+ characters).
+- Splits: train {train} chunks (GPL-1, GPL-2, GPL-3, LGPL-2, LGPL-2.1, LGPL-3), valid {valid} (GFDL-1.3),
+  test {test} (Apache-2.0, Artistic). Held out by document; paragraphs of valid/test that also occur
+  in a training licence are dropped, so no test paragraph is seen in training.
+- Source and licence: the licence texts as shipped by Debian in /usr/share/common-licenses, copied to
+  `source/`; each permits verbatim copying and distribution. Chunked by `scripts/make_datasets.py`.
+"""
+
+
+def jsonl(rows):
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
 def build():
     """Returns {relative path: file content}."""
     files = {}
     seed = 20261125
     counts = {"train": 2000, "valid": 200, "test": 200}
-    rows = make_dates(random.Random(seed), counts)
+    tasks = [
+        ("dates", make_dates, DATES_CARD, {"formats": len(DATE_FORMATS)}),
+        ("extract", make_extract, EXTRACT_CARD, {"templates": len(EXTRACT_TEMPLATES)}),
+        ("numbers", make_numbers, NUMBERS_CARD, {}),
+    ]
+    for offset, (name, make, card, extra) in enumerate(tasks):
+        rows = make(random.Random(seed + offset), counts)
+        for split, split_rows in rows.items():
+            files[f"{name}/{split}.jsonl"] = jsonl(split_rows)
+        files[f"{name}/README.md"] = card.format(seed=seed + offset, **counts, **extra)
+    rows = make_licenses(os.path.join(ROOT, "licenses", "source"))
     for split, split_rows in rows.items():
-        files[f"dates/{split}.jsonl"] = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in split_rows)
-    files["dates/README.md"] = DATES_CARD.format(formats=len(DATE_FORMATS), seed=seed, **counts)
+        files[f"licenses/{split}.jsonl"] = jsonl(split_rows)
+    files["licenses/README.md"] = LICENSES_CARD.format(**{split: len(r) for split, r in rows.items()})
     return files
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--check", action="store_true", help="compare with the files on disk instead of writing")
+    parser.add_argument("--out", default=ROOT, help="where to write (default: the repo's datasets/)")
     args = parser.parse_args()
     files = build()
     stale = []
     for relative, content in sorted(files.items()):
-        path = os.path.join(ROOT, relative)
+        path = os.path.join(args.out, relative)
         if args.check:
             try:
                 with open(path, encoding="utf-8") as f:

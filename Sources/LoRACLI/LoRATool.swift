@@ -5,6 +5,9 @@ struct LoRATool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lora",
         abstract: "A LoRA fine-tuning workbench for Llama-family models on the CPU.",
-        subcommands: [TrainCommand.self, GenerateCommand.self, ChatCommand.self, AdaptersCommand.self, InfoCommand.self, BenchCommand.self]
+        subcommands: [
+            TrainCommand.self, GenerateCommand.self, ChatCommand.self, EvalCommand.self, SweepCommand.self, CompareCommand.self,
+            DataCommand.self, AdaptersCommand.self, InfoCommand.self, BenchCommand.self,
+        ]
     )
 }

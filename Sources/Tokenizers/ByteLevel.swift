@@ -1,7 +1,7 @@
 /// GPT-2's reversible byte ↔ printable-character mapping: printable Latin-1 bytes map to
 /// themselves, the other 68 bytes to code points from U+0100 up, so every byte sequence is a
 /// string of visible characters (a space becomes "Ġ", a newline "Ċ").
-enum ByteLevel {
+public enum ByteLevel {
     static let byteToScalar: [Unicode.Scalar] = {
         var table = [Unicode.Scalar](repeating: " ", count: 256)
         var next: UInt32 = 256
@@ -24,7 +24,7 @@ enum ByteLevel {
     }()
 
     /// The byte-level spelling of raw bytes, as vocabulary entries are written.
-    static func encode<S: Sequence<UInt8>>(_ bytes: S) -> String {
+    public static func encode<S: Sequence<UInt8>>(_ bytes: S) -> String {
         var s = String.UnicodeScalarView()
         for byte in bytes { s.append(byteToScalar[Int(byte)]) }
         return String(s)

@@ -60,25 +60,53 @@ public enum DatasetRecord: Sendable, Equatable {
         throw .malformedLine(path: path, line: line, reason: "expected \"text\", \"prompt\"/\"completion\" or \"messages\"; found keys \(json.keys.sorted())")
     }
 
-    /// Every record of a JSONL file, with its line number; blank lines are skipped.
+    /// Every record of a JSONL file, with its line number; blank lines are skipped. Stops at
+    /// the first malformed line.
     public static func load(path: String) throws(DatasetError) -> [(line: Int, record: DatasetRecord)] {
+        let scan = try DatasetScan(path: path, stopAtFirstError: true)
+        if let error = scan.errors.first { throw error }
+        guard !scan.records.isEmpty else { throw .empty(path: path) }
+        return scan.records
+    }
+
+    /// What makes two records the same example (for duplicate and leakage checks).
+    public var key: String {
+        switch self {
+        case .text(let text): "text\u{0}\(text)"
+        case .completion(let prompt, let completion): "completion\u{0}\(prompt)\u{0}\(completion)"
+        case .chat(let messages): "chat" + messages.map { "\u{0}\($0.role)\u{0}\($0.content)" }.joined()
+        }
+    }
+}
+
+/// A JSONL file read line by line, keeping every error (with its line) instead of stopping.
+public struct DatasetScan: Sendable {
+    public var records: [(line: Int, record: DatasetRecord)] = []
+    public var errors: [DatasetError] = []
+    /// Lines in the file, blank ones included.
+    public var lineCount = 0
+
+    public init(path: String, stopAtFirstError: Bool = false) throws(DatasetError) {
         guard let data = FileManager.default.contents(atPath: path) else { throw .notFound(path: path) }
         guard let text = String(data: data, encoding: .utf8) else {
             throw .malformedLine(path: path, line: 1, reason: "the file is not UTF-8")
         }
-        var records: [(Int, DatasetRecord)] = []
         var format: String?
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            guard !line.allSatisfy(\.isWhitespace) else { continue }
-            let record = try parse(line, path: path, line: index + 1)
-            if let format, format != record.formatName {
-                throw .mixedFormats(path: path, line: index + 1, expected: format, found: record.formatName)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        lineCount = lines.last?.isEmpty == true ? lines.count - 1 : lines.count
+        for (index, line) in lines.enumerated() where !line.allSatisfy(\.isWhitespace) {
+            do throws(DatasetError) {
+                let record = try DatasetRecord.parse(line, path: path, line: index + 1)
+                if let format, format != record.formatName {
+                    throw .mixedFormats(path: path, line: index + 1, expected: format, found: record.formatName)
+                }
+                format = record.formatName
+                records.append((index + 1, record))
+            } catch {
+                errors.append(error)
+                if stopAtFirstError { return }
             }
-            format = record.formatName
-            records.append((index + 1, record))
         }
-        guard !records.isEmpty else { throw .empty(path: path) }
-        return records
     }
 }
 

@@ -5,6 +5,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case empty(path: String)
     case noScoredTokens(path: String, line: Int)
     case mixedFormats(path: String, line: Int, expected: String, found: String)
+    case unsupported(reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +19,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
             "\(path):\(line): the example has no tokens to learn from after masking and truncation"
         case .mixedFormats(let path, let line, let expected, let found):
             "\(path):\(line): line is \(found) but earlier lines are \(expected); use one format per file"
+        case .unsupported(let reason):
+            reason
         }
     }
 }

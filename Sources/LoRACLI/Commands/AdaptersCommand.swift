@@ -39,10 +39,7 @@ struct AdaptersCommand: ParsableCommand {
                 ]
             }
             let header = ["NAME@VERSION", "BASE", "RANK", "ALPHA", "TARGETS", "VALID LOSS", "CREATED"]
-            let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
-            for row in [header] + rows {
-                print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  "))
-            }
+            print(TextTable.render(header: header, rows: rows))
         }
     }
 

@@ -11,8 +11,13 @@ struct AdapterResolver {
     let modelPath: String
 
     func load(_ argument: String, config: LlamaConfig, force: Bool) throws -> LoRAAdapter {
+        try resolve(argument, config: config, force: force).adapter
+    }
+
+    /// The adapter and, when it came from the registry, its row.
+    func resolve(_ argument: String, config: LlamaConfig, force: Bool) throws -> (adapter: LoRAAdapter, record: AdapterRecord?) {
         if FileManager.default.fileExists(atPath: "\(argument)/\(LoRAAdapter.configFile)") {
-            return try LoRAAdapter.loadPEFT(from: argument, for: config)
+            return (try LoRAAdapter.loadPEFT(from: argument, for: config), nil)
         }
         // Registry names cannot contain '/', so this was meant as a folder.
         if argument.contains("/") {
@@ -20,6 +25,6 @@ struct AdapterResolver {
         }
         let store = try store.open()
         let base = try store.baseModel(path: modelPath, config: config)
-        return try store.load(argument, for: base, config: config, force: force)
+        return (try store.load(argument, for: base, config: config, force: force), try store.resolve(argument))
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Training progress on standard error: a redrawn bar with step, loss, tokens/s and ETA on a
-/// terminal, one plain line per report otherwise (logs and CI stay readable).
+/// Progress on standard error: a redrawn bar with step, loss, tokens/s and ETA on a terminal,
+/// one plain line per report otherwise (logs and CI stay readable).
 struct ProgressBar {
     let total: Int
     let interactive = isatty(STDERR_FILENO) != 0
@@ -14,7 +14,19 @@ struct ProgressBar {
     mutating func update(step: Int, loss: Double, tokensPerSecond: Double, elapsed: Double, startStep: Int) {
         let done = max(step - startStep, 1)
         let eta = elapsed / Double(done) * Double(total - step)
-        let status = "step \(step)/\(total)  loss \(String(format: "%.4f", loss))  \(Int(tokensPerSecond)) tok/s  ETA \(Self.duration(eta))"
+        draw(done: step, status: "step \(step)/\(total)  loss \(String(format: "%.4f", loss))  \(Int(tokensPerSecond)) tok/s  ETA \(Self.duration(eta))")
+    }
+
+    /// Progress of work that is not training: `label done/total` and the ETA. Off a terminal,
+    /// only about every tenth of the way is printed.
+    mutating func update(_ label: String, done: Int, elapsed: Double) {
+        let eta = elapsed / Double(max(done, 1)) * Double(total - done)
+        let tenth = max(total / 10, 1)
+        guard interactive || done % tenth == 0 || done == total else { return }
+        draw(done: done, status: "\(label) \(done)/\(total)  ETA \(Self.duration(eta))")
+    }
+
+    private mutating func draw(done step: Int, status: String) {
         if interactive {
             let width = 24
             let filled = total > 0 ? width * step / total : width

@@ -4,13 +4,13 @@ import Training
 
 /// Mirrors a training run into the registry while it runs (status, steps, curves), so other
 /// processes see it; registry failures are reported once and never stop training.
-final class RunRecorder {
-    let store: AdapterStore
-    let datasetSHA256: String?
+public final class RunRecorder {
+    public let store: AdapterStore
+    public let datasetSHA256: String?
     private var run: TrainingRunRecord
     private var warned = false
 
-    init(store: AdapterStore, name: String, options: TrainingOptions, data: String) throws {
+    public init(store: AdapterStore, name: String, options: TrainingOptions, data: String) throws {
         self.store = store
         datasetSHA256 = try? Hashing.sha256(file: data)
         let hyperparameters = String(decoding: try JSONEncoder.sorted.encode(options), as: UTF8.self)
@@ -20,11 +20,11 @@ final class RunRecorder {
                 datasetName: URL(fileURLWithPath: data).deletingLastPathComponent().lastPathComponent, datasetSHA256: datasetSHA256))
     }
 
-    func progress(_ report: TrainingReport, step: Int) {
+    public func progress(_ report: TrainingReport, step: Int) {
         update(report, steps: step)
     }
 
-    func finish(_ report: TrainingReport, status: TrainingRunRecord.Status, adapter: Int64?) {
+    public func finish(_ report: TrainingReport, status: TrainingRunRecord.Status, adapter: Int64?) {
         run.status = status
         run.finishedAt = Date()
         run.adapterId = adapter
