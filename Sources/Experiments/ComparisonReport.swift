@@ -115,9 +115,14 @@ public struct ComparisonReport: Sendable {
         }
         svg += "<text x=\"\(Int(width - 10))\" y=\"\(Int(height - 8))\" text-anchor=\"end\">step \(Int(maxStep))</text>\n"
         for (index, curve, dashed) in curves {
-            let path = curve.filter { $0.count == 2 && $0[1].isFinite && $0[1] > 0 }
-                .map { String(format: "%.1f,%.1f", x($0[0]), y($0[1])) }.joined(separator: " ")
+            let kept = curve.filter { $0.count == 2 && $0[1].isFinite && $0[1] > 0 }
+            let path = kept.map { String(format: "%.1f,%.1f", x($0[0]), y($0[1])) }.joined(separator: " ")
             svg += "<polyline fill=\"none\" stroke=\"\(color(index))\" stroke-width=\"2\"\(dashed ? " stroke-dasharray=\"5,4\"" : "") points=\"\(path)\"/>\n"
+            // Markers, so that a curve of a single report still shows.
+            for point in kept {
+                svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" ", x(point[0]), y(point[1])) + "fill=\"\(color(index))\"/>"
+            }
+            svg += "\n"
         }
         return svg + "</svg>\n"
     }
