@@ -9,6 +9,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -28,10 +33,21 @@ let package = Package(
         ),
         .target(name: "Inference", dependencies: ["Models", "Kernels", "Formats", "Tokenizers"]),
         .target(name: "Experiments", dependencies: ["Training", "Registry", "Inference", "LoRA", "Models", "Formats", "Tokenizers"]),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Inference", "Registry", "LoRA", "Models", "Tokenizers",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "LoRACLI",
             dependencies: [
-                "Experiments", "Inference", "Registry", "Training", "LoRA", "Models", "Formats", "Tokenizers", "Kernels",
+                "Server", "Experiments", .product(name: "Logging", package: "swift-log"), "Inference", "Registry", "Training", "LoRA", "Models", "Formats", "Tokenizers", "Kernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -46,6 +62,9 @@ let package = Package(
         .testTarget(
             name: "ExperimentsTests",
             dependencies: ["Experiments", "Training", "Registry", "Inference", "LoRA", "Models", "Formats", "Tokenizers", "TestSupport"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: ["Server", "Inference", "Registry", "LoRA", "Models", "Tokenizers", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "LoRA", "Models", "Tokenizers", "TestSupport"]),
     ]
 )

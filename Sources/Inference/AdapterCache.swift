@@ -1,7 +1,8 @@
 import Models
 import Synchronization
 
-/// Loaded adapters kept in memory under a byte budget, least recently used evicted first.
+/// Loaded adapters kept in memory under a byte budget (and at most `maxCount` of them), least
+/// recently used evicted first.
 /// Adapters are values, so handing one out is a reference copy; swapping the adapter of a
 /// request is a dictionary lookup, and an eviction never disturbs a request already using it.
 public final class AdapterCache: Sendable {
@@ -27,10 +28,12 @@ public final class AdapterCache: Sendable {
     }
 
     public let budgetBytes: Int
+    public let maxCount: Int
     private let state = Mutex(State())
 
-    public init(budgetBytes: Int) {
+    public init(budgetBytes: Int, maxCount: Int = .max) {
         self.budgetBytes = budgetBytes
+        self.maxCount = max(1, maxCount)
     }
 
     /// The cached adapter for `key`, or `load()`'s result, cached (evicting others past the budget).
@@ -51,7 +54,7 @@ public final class AdapterCache: Sendable {
             state.statistics.misses += 1
             state.clock += 1
             state.entries[key] = Entry(adapters: loaded, bytes: bytes, lastUse: state.clock)
-            while state.entries.values.reduce(0, { $0 + $1.bytes }) > budgetBytes, state.entries.count > 1,
+            while state.entries.values.reduce(0, { $0 + $1.bytes }) > budgetBytes || state.entries.count > maxCount, state.entries.count > 1,
                 let oldest = state.entries.filter({ $0.key != key }).min(by: { $0.value.lastUse < $1.value.lastUse })?.key
             {
                 state.entries[oldest] = nil

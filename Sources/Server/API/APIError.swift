@@ -1,0 +1,60 @@
+import Hummingbird
+
+/// An error in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
+struct APIError: Error, Sendable, Equatable {
+    var status: HTTPResponse.Status
+    var message: String
+    var type: String
+    var param: String?
+    var code: String?
+    /// Seconds, for 429 and 503 (`Retry-After`).
+    var retryAfter: Int?
+
+    static func invalid(_ message: String, param: String?) -> APIError {
+        APIError(status: .badRequest, message: message, type: "invalid_request_error", param: param, code: nil)
+    }
+
+    static func modelNotFound(_ message: String) -> APIError {
+        APIError(status: .notFound, message: message, type: "invalid_request_error", param: "model", code: "model_not_found")
+    }
+
+    static let unauthorized = APIError(
+        status: .unauthorized, message: "Incorrect or missing API key: send 'Authorization: Bearer KEY'.", type: "authentication_error",
+        param: nil, code: "invalid_api_key")
+
+    static let queueFull = APIError(
+        status: .tooManyRequests, message: "The server is busy: the request queue is full. Retry shortly.", type: "rate_limit_error",
+        param: nil, code: "queue_full", retryAfter: 1)
+
+    static let shuttingDown = APIError(
+        status: .serviceUnavailable, message: "The server is shutting down.", type: "server_error", param: nil, code: "shutting_down",
+        retryAfter: 5)
+
+    static func notFound(_ path: String) -> APIError {
+        APIError(status: .notFound, message: "No route for \(path).", type: "invalid_request_error", param: nil, code: "not_found")
+    }
+
+    struct Body: Encodable {
+        struct Detail: Encodable {
+            var message: String
+            var type: String
+            var param: String?
+            var code: String?
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(message, forKey: .message)
+                try container.encode(type, forKey: .type)
+                // OpenAI sends param and code as null when they do not apply.
+                try container.encode(param, forKey: .param)
+                try container.encode(code, forKey: .code)
+            }
+
+            enum CodingKeys: String, CodingKey { case message, type, param, code }
+        }
+
+        var error: Detail
+    }
+
+    var body: Body { Body(error: .init(message: message, type: type, param: param, code: code)) }
+}

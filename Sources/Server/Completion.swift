@@ -1,0 +1,136 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// One accepted completion: turns the engine's events into OpenAI's JSON, either collected
+/// into one response or streamed as server-sent events ending in `data: [DONE]`, and records
+/// the request's metrics and log line when it ends.
+struct Completion: Sendable {
+    let id: String
+    let model: String
+    let chat: Bool
+    let created: Int
+    let arrival: ContinuousClock.Instant
+    let server: LoRAServer
+    let path: String
+    let includeUsage: Bool
+
+    /// Latency bookkeeping while events arrive.
+    private struct Timing {
+        var last: ContinuousClock.Instant?
+        var firstToken: Duration?
+    }
+
+    private func observe(_ timing: inout Timing) {
+        let now = ContinuousClock.now
+        if let last = timing.last {
+            server.metrics.nextToken(after: now - last)
+        } else {
+            timing.firstToken = now - arrival
+            server.metrics.firstToken(after: now - arrival)
+        }
+        timing.last = now
+    }
+
+    private func finished(status: Int, prompt: Int, completion: Int, reason: String, timing: Timing) {
+        server.metrics.request(status: status, model: model)
+        server.metrics.tokens(prompt: prompt, generated: completion, model: model)
+        let total = ContinuousClock.now - arrival
+        let ttft = timing.firstToken.map { String(format: "%.0f", $0.milliseconds) } ?? "-"
+        server.logger.info(
+            "\(path) \(status) model=\(model) prompt_tokens=\(prompt) completion_tokens=\(completion) finish=\(reason) ttft_ms=\(ttft) total_ms=\(String(format: "%.0f", total.milliseconds))")
+    }
+
+    func collected(_ events: AsyncStream<InferenceEngine.Event>) async -> Response {
+        var text = ""
+        var timing = Timing()
+        for await event in events {
+            switch event {
+            case .text(let piece):
+                observe(&timing)
+                text += piece
+            case .finished(let reason, let prompt, let completion):
+                finished(status: 200, prompt: prompt, completion: completion, reason: reason.rawValue, timing: timing)
+                let usage = Usage(prompt: prompt, completion: completion)
+                if chat {
+                    return LoRAServer.json(ChatCompletion(
+                        id: id, created: created, model: model,
+                        choices: [.init(message: .init(content: text), finish_reason: reason.rawValue)], usage: usage))
+                }
+                return LoRAServer.json(TextCompletion(
+                    id: id, created: created, model: model, choices: [.init(text: text, finish_reason: reason.rawValue)], usage: usage))
+            case .failed(let message):
+                server.metrics.request(status: 500, model: model)
+                server.logger.error("\(path) 500 model=\(model) error=\"\(message)\"")
+                return LoRAServer.error(APIError(status: .internalServerError, message: message, type: "server_error", param: nil, code: nil))
+            }
+        }
+        return LoRAServer.error(.shuttingDown)
+    }
+
+    func streaming(_ events: AsyncStream<InferenceEngine.Event>) -> Response {
+        let body = ResponseBody { writer in
+            var timing = Timing()
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            func send(_ value: some Encodable) async throws {
+                var buffer = ByteBuffer(string: "data: ")
+                buffer.writeBytes(try encoder.encode(value))
+                buffer.writeString("\n\n")
+                try await writer.write(buffer)
+            }
+            if chat {
+                try await send(ChatCompletionChunk(
+                    id: id, created: created, model: model, choices: [.init(delta: .init(role: "assistant", content: ""), finish_reason: nil)]))
+            }
+            var completed = false
+            do {
+                for await event in events {
+                    switch event {
+                    case .text(let piece):
+                        observe(&timing)
+                        if chat {
+                            try await send(ChatCompletionChunk(
+                                id: id, created: created, model: model, choices: [.init(delta: .init(content: piece), finish_reason: nil)]))
+                        } else {
+                            try await send(TextCompletion(id: id, created: created, model: model, choices: [.init(text: piece, finish_reason: nil)]))
+                        }
+                    case .finished(let reason, let prompt, let completion):
+                        completed = true
+                        finished(status: 200, prompt: prompt, completion: completion, reason: reason.rawValue, timing: timing)
+                        let usage = Usage(prompt: prompt, completion: completion)
+                        if chat {
+                            try await send(ChatCompletionChunk(
+                                id: id, created: created, model: model, choices: [.init(delta: .init(), finish_reason: reason.rawValue)]))
+                            if includeUsage { try await send(ChatCompletionChunk(id: id, created: created, model: model, choices: [], usage: usage)) }
+                        } else {
+                            try await send(TextCompletion(id: id, created: created, model: model, choices: [.init(text: "", finish_reason: reason.rawValue)]))
+                            if includeUsage { try await send(TextCompletion(id: id, created: created, model: model, choices: [], usage: usage)) }
+                        }
+                    case .failed(let message):
+                        completed = true
+                        server.metrics.request(status: 500, model: model)
+                        server.logger.error("\(path) stream failed model=\(model) error=\"\(message)\"")
+                        try await send(APIError(status: .internalServerError, message: message, type: "server_error", param: nil, code: nil).body)
+                    }
+                }
+            } catch {
+                // The client went away: leaving the loop ends the event stream, which frees the row.
+                server.metrics.request(status: 499, model: model)
+                server.logger.info("\(path) 499 model=\(model) client disconnected")
+                throw error
+            }
+            if !completed { try await send(APIError.shuttingDown.body) }
+            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+}
+
+extension Duration {
+    var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+}

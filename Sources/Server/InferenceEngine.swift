@@ -1,0 +1,266 @@
+import Foundation
+import Inference
+import Models
+import Synchronization
+import Tokenizers
+
+/// Continuous batching on one loaded base: every running request, each with its own adapter
+/// (or none), advances by one token per forward step of the whole batch. Requests join between
+/// steps (a waiting prompt is prefilled one chunk per step, so it never stalls the others for
+/// longer than one chunk) and leave as soon as they finish or their client goes away.
+///
+/// The model runs on one dedicated thread, not on Swift's cooperative pool, so the HTTP event
+/// loops never wait behind a forward pass. Each request's tokens equal what `Generator.generate`
+/// returns for it alone (prompts up to `prefillChunk` tokens are prefilled in one piece, exactly
+/// as alone; longer ones in chunks, equal up to float rounding).
+public final class InferenceEngine: Sendable {
+    public struct Request: Sendable {
+        public var prompt: [Int]
+        public var maxTokens: Int
+        public var sampling: SamplingParameters
+        public var adapters: [LayerAdapters]?
+        public var stopSequences: [String]
+
+        public init(prompt: [Int], maxTokens: Int, sampling: SamplingParameters, adapters: [LayerAdapters]?, stopSequences: [String] = []) {
+            self.prompt = prompt
+            self.maxTokens = maxTokens
+            self.sampling = sampling
+            self.adapters = adapters
+            self.stopSequences = stopSequences
+        }
+    }
+
+    public enum FinishReason: String, Sendable {
+        /// A stop token or stop sequence.
+        case stop
+        /// max_tokens or the context length.
+        case length
+    }
+
+    public enum Event: Sendable, Equatable {
+        case text(String)
+        case finished(FinishReason, promptTokens: Int, completionTokens: Int)
+        case failed(String)
+    }
+
+    public enum SubmitError: Error, Equatable {
+        case queueFull
+        case shuttingDown
+    }
+
+    public struct Load: Sendable, Equatable {
+        public var waiting: Int
+        public var running: Int
+    }
+
+    public let languageModel: LanguageModel
+    public let maxBatch: Int
+    public let maxQueue: Int
+    public let prefillChunk: Int
+    /// Called on the engine thread after every batched decode step with the number of rows.
+    private let onStep: @Sendable (Int) -> Void
+
+    private struct Pending: Sendable {
+        let request: Request
+        let continuation: AsyncStream<Event>.Continuation
+        let cancelled: CancelFlag
+    }
+
+    private struct Shared: Sendable {
+        var queue: [Pending] = []
+        var running = 0
+        var stopping = false
+        var stopped = false
+    }
+
+    private let shared = Mutex(Shared())
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+
+    public init(languageModel: LanguageModel, maxBatch: Int = 8, maxQueue: Int = 64, prefillChunk: Int = 256, onStep: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.languageModel = languageModel
+        self.maxBatch = max(1, maxBatch)
+        self.maxQueue = max(0, maxQueue)
+        self.prefillChunk = max(1, prefillChunk)
+        self.onStep = onStep
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "lora-inference"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// Queues a request; its events arrive on the returned stream, which ends after `.finished`
+    /// or `.failed`. Ending the iteration early (a client that went away) frees its row.
+    public func submit(_ request: Request) throws(SubmitError) -> AsyncStream<Event> {
+        let (stream, continuation) = AsyncStream<Event>.makeStream()
+        let cancelled = CancelFlag()
+        continuation.onTermination = { _ in cancelled.cancel() }
+        let error: SubmitError? = shared.withLock { state in
+            if state.stopping { return .shuttingDown }
+            if state.queue.count >= maxQueue + max(0, maxBatch - state.running) { return .queueFull }
+            state.queue.append(Pending(request: request, continuation: continuation, cancelled: cancelled))
+            return nil
+        }
+        if let error { throw error }
+        wake.signal()
+        return stream
+    }
+
+    public var load: Load { shared.withLock { Load(waiting: $0.queue.count, running: $0.running) } }
+
+    /// Stops taking requests, lets every queued and running one finish, then ends the thread.
+    public func shutdown() async {
+        let alreadyStopped = shared.withLock { state -> Bool in
+            defer { state.stopping = true }
+            return state.stopped
+        }
+        wake.signal()
+        guard !alreadyStopped else { return }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { [finished] in
+                finished.wait()
+                finished.signal()
+                done.resume()
+            }
+        }
+    }
+
+    // MARK: - The engine thread
+
+    /// One request being served; only the engine thread touches it.
+    private final class Row {
+        let pending: Pending
+        let cache: KVCache
+        var sampler: Sampler
+        var decoder: StreamingDecoder
+        var stops: StopSequenceMatcher
+        var prefilled = 0
+        var logits: [Float] = []
+        var generated: [Int] = []
+
+        init(_ pending: Pending, languageModel: LanguageModel) {
+            self.pending = pending
+            let contextLength = languageModel.model.config.maxPositionEmbeddings
+            cache = KVCache(config: languageModel.model.config, capacity: min(contextLength, pending.request.prompt.count + pending.request.maxTokens))
+            sampler = Sampler(pending.request.sampling)
+            decoder = StreamingDecoder(tokenizer: languageModel.tokenizer)
+            stops = StopSequenceMatcher(pending.request.stopSequences)
+        }
+
+        var request: Request { pending.request }
+        var isPrefilled: Bool { prefilled == request.prompt.count }
+    }
+
+    private func run() {
+        var rows: [Row] = []
+        while true {
+            let (admitted, stop) = shared.withLock { state -> ([Pending], Bool) in
+                let free = maxBatch - rows.count
+                let taken = Array(state.queue.prefix(free))
+                state.queue.removeFirst(taken.count)
+                state.running = rows.count + taken.count
+                if state.stopping && state.queue.isEmpty && rows.isEmpty && taken.isEmpty { state.stopped = true }
+                return (taken, state.stopped)
+            }
+            if stop { return }
+            rows += admitted.map { Row($0, languageModel: languageModel) }
+            rows.removeAll { row in
+                guard row.pending.cancelled.isCancelled else { return false }
+                row.pending.continuation.finish()
+                return true
+            }
+            if rows.isEmpty {
+                wake.wait()
+                continue
+            }
+            // One prefill chunk per iteration, then one decode step for every prefilled row.
+            if let row = rows.first(where: { !$0.isPrefilled }) {
+                prefill(row)
+            }
+            let ready = rows.filter { $0.isPrefilled && !$0.logits.isEmpty }
+            var decoding: [Row] = []
+            for row in ready where advance(row) { decoding.append(row) }
+            if !decoding.isEmpty {
+                do {
+                    let V = languageModel.model.config.vocabSize
+                    let next = try languageModel.model.decodeStep(
+                        decoding.map { $0.generated.last! }, caches: decoding.map(\.cache), adapters: decoding.map(\.request.adapters))
+                    for (i, row) in decoding.enumerated() { row.logits = Array(next[(i * V)..<((i + 1) * V)]) }
+                    onStep(decoding.count)
+                } catch {
+                    for row in decoding { fail(row, "\(error)") }
+                }
+            }
+            rows.removeAll { $0.logits.isEmpty && $0.isPrefilled }
+        }
+    }
+
+    private func prefill(_ row: Row) {
+        let prompt = row.request.prompt
+        let end = prompt.count - row.prefilled <= prefillChunk ? prompt.count : row.prefilled + prefillChunk
+        do {
+            let logits = try languageModel.model.forward(Array(prompt[row.prefilled..<end]), cache: row.cache, adapters: row.request.adapters)
+            row.prefilled = end
+            if row.isPrefilled { row.logits = logits }
+        } catch {
+            row.prefilled = prompt.count
+            fail(row, "\(error)")
+        }
+    }
+
+    /// Samples the row's next token and emits its text; true if the row goes on decoding.
+    /// A finished row's logits are emptied, which takes it out of the batch.
+    private func advance(_ row: Row) -> Bool {
+        if row.pending.cancelled.isCancelled {
+            row.logits = []
+            row.pending.continuation.finish()
+            return false
+        }
+        let token = row.sampler.next(row.logits)
+        row.generated.append(token)
+        if languageModel.stopIds.contains(token) {
+            finish(row, .stop, countingLast: false)
+            return false
+        }
+        let piece = (try? row.decoder.append(token)) ?? ""
+        let (text, stopped) = row.stops.feed(piece)
+        if !text.isEmpty { row.pending.continuation.yield(.text(text)) }
+        if stopped {
+            finish(row, .stop, countingLast: true)
+            return false
+        }
+        if row.generated.count >= row.request.maxTokens || row.cache.count >= row.cache.capacity {
+            finish(row, .length, countingLast: true)
+            return false
+        }
+        return true
+    }
+
+    private func finish(_ row: Row, _ reason: FinishReason, countingLast: Bool) {
+        if reason == .length || !countingLast {
+            let rest = row.stops.flush(row.decoder.flush())
+            if !rest.isEmpty { row.pending.continuation.yield(.text(rest)) }
+        }
+        // A stop token is not part of the completion (OpenAI counts it neither).
+        let completionTokens = row.generated.count - (countingLast ? 0 : 1)
+        row.pending.continuation.yield(.finished(reason, promptTokens: row.request.prompt.count, completionTokens: completionTokens))
+        row.pending.continuation.finish()
+        row.logits = []
+    }
+
+    private func fail(_ row: Row, _ message: String) {
+        row.pending.continuation.yield(.failed(message))
+        row.pending.continuation.finish()
+        row.logits = []
+    }
+}
+
+/// Set when a request's consumer goes away; read by the engine thread between steps.
+final class CancelFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func cancel() { flag.store(true, ordering: .relaxed) }
+    var isCancelled: Bool { flag.load(ordering: .relaxed) }
+}

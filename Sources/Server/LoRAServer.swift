@@ -1,0 +1,254 @@
+import Foundation
+import Hummingbird
+import Inference
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Tokenizers
+
+/// `lora serve`: an OpenAI-compatible HTTP server on one loaded base, every adapter reachable
+/// per request through `model`, requests decoded together by the `InferenceEngine`.
+public final class LoRAServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var apiKey: String?
+        /// max_tokens when a request gives none.
+        public var defaultMaxTokens: Int
+
+        public init(host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil, defaultMaxTokens: Int = 256) {
+            self.host = host
+            self.port = port
+            self.apiKey = apiKey
+            self.defaultMaxTokens = defaultMaxTokens
+        }
+    }
+
+    public let engine: InferenceEngine
+    public let catalog: AdapterCatalog
+    public let configuration: Configuration
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    public init(engine: InferenceEngine, catalog: AdapterCatalog, metrics: ServerMetricsHandle, configuration: Configuration, logger: Logger) {
+        self.engine = engine
+        self.catalog = catalog
+        self.metrics = metrics.metrics
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    var languageModel: LanguageModel { engine.languageModel }
+
+    /// Serves until SIGINT/SIGTERM (or the task is cancelled); in-flight requests then finish
+    /// before the engine stops. `onRunning` receives the bound port (useful with port 0).
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = Application(
+            router: router(),
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "lora"),
+            services: [EngineService(engine: engine)],
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        try await app.runService()
+    }
+
+    // MARK: - Routes
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: Gatekeeper(server: self))
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Playground.html)))
+        }
+        router.get("/health") { [engine] _, _ in
+            let load = engine.load
+            return Self.json(["status": "ok", "running": load.running, "waiting": load.waiting] as [String: Any])
+        }
+        router.get("/metrics") { [self] _, _ in
+            let text = metrics.render(load: engine.load, cache: catalog.cache.statistics)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/v1/models") { [self] _, _ in try modelList() }
+        router.post("/v1/chat/completions") { [self] request, context in await complete(request, chat: true) }
+        router.post("/v1/completions") { [self] request, context in await complete(request, chat: false) }
+        router.post("/v1/load_lora_adapter") { [self] request, _ in await manageAdapter(request, load: true) }
+        router.post("/v1/unload_lora_adapter") { [self] request, _ in await manageAdapter(request, load: false) }
+        return router
+    }
+
+    private func modelList() throws -> Response {
+        let entries = try catalog.models()
+        let list = ModelList(data: entries.map {
+            ModelList.Model(id: $0.id, created: Int($0.created.timeIntervalSince1970), root: $0.parent == nil ? $0.id : $0.id, parent: $0.parent)
+        })
+        return Self.json(list)
+    }
+
+    /// Reads a JSON body of at most 1 MiB.
+    private func body(_ request: Request) async throws(APIError) -> Data {
+        var request = request
+        do {
+            var buffer = try await request.collectBody(upTo: 1 << 20)
+            return Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        } catch {
+            throw APIError(status: .contentTooLarge, message: "The request body is larger than 1 MiB.", type: "invalid_request_error", param: nil, code: nil)
+        }
+    }
+
+    private func manageAdapter(_ request: Request, load: Bool) async -> Response {
+        do {
+            let json = (try? JSONSerialization.jsonObject(with: try await body(request))) as? [String: Any]
+            guard let json else { throw APIError.invalid("Expected a JSON object.", param: nil) }
+            guard let name = json["lora_name"] as? String, !name.isEmpty else { throw APIError.invalid("'lora_name' must be a non-empty string.", param: "lora_name") }
+            if load {
+                guard let path = json["lora_path"] as? String, !path.isEmpty else {
+                    throw APIError.invalid("'lora_path' must be the path of a PEFT adapter folder.", param: "lora_path")
+                }
+                try catalogCall { () throws(AdapterCatalog.Failure) in try catalog.load(name: name, path: path) }
+                return Self.text("Success: LoRA adapter '\(name)' added successfully.")
+            }
+            try catalogCall { () throws(AdapterCatalog.Failure) in try catalog.unload(name: name) }
+            return Self.text("Success: LoRA adapter '\(name)' removed successfully.")
+        } catch let error as APIError {
+            return Self.error(error)
+        } catch {
+            return Self.error(.invalid("\(error)", param: nil))
+        }
+    }
+
+    private func catalogCall<T>(_ body: () throws(AdapterCatalog.Failure) -> T) throws(APIError) -> T {
+        do {
+            return try body()
+        } catch {
+            switch error {
+            case .unknownModel(let id): throw .modelNotFound("The model '\(id)' does not exist.")
+            case .unusable(let id, let reason): throw .invalid("The model '\(id)' cannot be used: \(reason)", param: "model")
+            }
+        }
+    }
+
+    // MARK: - Completions
+
+    private func complete(_ request: Request, chat: Bool) async -> Response {
+        let arrival = ContinuousClock.now
+        let path = chat ? "/v1/chat/completions" : "/v1/completions"
+        var label = "-"
+        do {
+            let parsed = try CompletionRequest.parse(try await body(request), chat: chat)
+            let adapters = try catalogCall { () throws(AdapterCatalog.Failure) in try catalog.adapters(for: parsed.model) }
+            label = parsed.model
+            let prompt: [Int]
+            let contextLength = languageModel.model.config.maxPositionEmbeddings
+            switch parsed.input {
+            case .messages(let messages):
+                guard let template = languageModel.chatTemplate else {
+                    throw APIError.invalid("This model has no chat template; use /v1/completions.", param: "messages")
+                }
+                prompt = languageModel.tokenizer.encode(template.render(messages, addGenerationPrompt: true))
+            case .prompt(let text):
+                prompt = languageModel.tokenizer.encode(text)
+            }
+            let field = chat ? "messages" : "prompt"
+            guard prompt.count < contextLength else {
+                throw APIError.invalid(
+                    "This model's maximum context length is \(contextLength) tokens. However, your \(field) resulted in \(prompt.count) tokens.",
+                    param: field)
+            }
+            let maxTokens = parsed.maxTokens ?? min(configuration.defaultMaxTokens, contextLength - prompt.count)
+            guard prompt.count + maxTokens <= contextLength else {
+                throw APIError.invalid(
+                    "'max_tokens' is too large: \(maxTokens) + \(prompt.count) prompt tokens exceed the context length \(contextLength).",
+                    param: "max_tokens")
+            }
+            let events: AsyncStream<InferenceEngine.Event>
+            do throws(InferenceEngine.SubmitError) {
+                events = try engine.submit(
+                    InferenceEngine.Request(prompt: prompt, maxTokens: maxTokens, sampling: parsed.sampling, adapters: adapters, stopSequences: parsed.stop))
+            } catch {
+                throw error == .queueFull ? APIError.queueFull : APIError.shuttingDown
+            }
+            let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
+            let stream = Completion(
+                id: String(id), model: parsed.model, chat: chat, created: Int(Date().timeIntervalSince1970), arrival: arrival, server: self,
+                path: path, includeUsage: parsed.includeUsage)
+            return parsed.stream ? stream.streaming(events) : await stream.collected(events)
+        } catch let error as APIError {
+            metrics.request(status: Int(error.status.code), model: label)
+            logger.info("\(path) \(error.status.code) model=\(label) error=\"\(error.message)\"")
+            return Self.error(error)
+        } catch {
+            metrics.request(status: 500, model: label)
+            logger.error("\(path) 500 model=\(label) error=\"\(error)\"")
+            return Self.error(APIError(status: .internalServerError, message: "\(error)", type: "server_error", param: nil, code: nil))
+        }
+    }
+
+    // MARK: - Encoding
+
+    static func json(_ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func json(_ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func text(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func error(_ error: APIError) -> Response {
+        var response = json(error.body)
+        response.status = error.status
+        if let retryAfter = error.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
+    }
+}
+
+/// The engine as a lifecycle service: on graceful shutdown it lets running requests finish.
+struct EngineService: Service {
+    let engine: InferenceEngine
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await engine.shutdown()
+    }
+}
+
+/// API key check and one log line per non-completion request; unknown paths get OpenAI's
+/// error shape.
+struct Gatekeeper: RouterMiddleware {
+    let server: LoRAServer
+
+    func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if let key = server.configuration.apiKey, path != "/", path != "/health",
+            request.headers[.authorization] != "Bearer \(key)"
+        {
+            server.metrics.request(status: 401, model: "-")
+            server.logger.info("\(request.method) \(path) 401")
+            return LoRAServer.error(.unauthorized)
+        }
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return LoRAServer.error(.notFound(path))
+        } catch let error as HTTPError {
+            return LoRAServer.error(APIError(status: error.status, message: error.body ?? "\(error.status)", type: "invalid_request_error", param: nil, code: nil))
+        }
+    }
+}
+
+/// Lets callers outside the module pass the metrics object without seeing its type.
+public struct ServerMetricsHandle: Sendable {
+    let metrics: ServerMetrics
+
+    public init() { metrics = ServerMetrics() }
+
+    /// For the engine's `onStep`.
+    public func recordStep(rows: Int) { metrics.step(rows: rows) }
+}
