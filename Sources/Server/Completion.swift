@@ -41,10 +41,10 @@ struct Completion: Sendable {
             "\(path) \(status) model=\(model) prompt_tokens=\(prompt) completion_tokens=\(completion) finish=\(reason) ttft_ms=\(ttft) total_ms=\(String(format: "%.0f", total.milliseconds))")
     }
 
-    func collected(_ events: AsyncStream<InferenceEngine.Event>) async -> Response {
+    func collected(_ submission: InferenceEngine.Submission) async -> Response {
         var text = ""
         var timing = Timing()
-        for await event in events {
+        for await event in submission.events {
             switch event {
             case .text(let piece):
                 observe(&timing)
@@ -68,7 +68,7 @@ struct Completion: Sendable {
         return LoRAServer.error(.shuttingDown)
     }
 
-    func streaming(_ events: AsyncStream<InferenceEngine.Event>) -> Response {
+    func streaming(_ submission: InferenceEngine.Submission) -> Response {
         let body = ResponseBody { writer in
             var timing = Timing()
             let encoder = JSONEncoder()
@@ -85,7 +85,7 @@ struct Completion: Sendable {
             }
             var completed = false
             do {
-                for await event in events {
+                for await event in submission.events {
                     switch event {
                     case .text(let piece):
                         observe(&timing)
@@ -115,7 +115,8 @@ struct Completion: Sendable {
                     }
                 }
             } catch {
-                // The client went away: leaving the loop ends the event stream, which frees the row.
+                // The client went away: its row leaves the batch before the next step.
+                submission.cancel()
                 server.metrics.request(status: 499, model: model)
                 server.logger.info("\(path) 499 model=\(model) client disconnected")
                 throw error

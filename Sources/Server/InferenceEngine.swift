@@ -92,9 +92,16 @@ public final class InferenceEngine: Sendable {
         thread.start()
     }
 
-    /// Queues a request; its events arrive on the returned stream, which ends after `.finished`
-    /// or `.failed`. Ending the iteration early (a client that went away) frees its row.
-    public func submit(_ request: Request) throws(SubmitError) -> AsyncStream<Event> {
+    /// A queued request: its events, which end after `.finished` or `.failed`, and a way to
+    /// abandon it (a client that went away), which frees its row before the next step.
+    public struct Submission: Sendable {
+        public let events: AsyncStream<Event>
+        let flag: CancelFlag
+
+        public func cancel() { flag.cancel() }
+    }
+
+    public func submit(_ request: Request) throws(SubmitError) -> Submission {
         let (stream, continuation) = AsyncStream<Event>.makeStream()
         let cancelled = CancelFlag()
         continuation.onTermination = { _ in cancelled.cancel() }
@@ -106,7 +113,7 @@ public final class InferenceEngine: Sendable {
         }
         if let error { throw error }
         wake.signal()
-        return stream
+        return Submission(events: stream, flag: cancelled)
     }
 
     public var load: Load { shared.withLock { Load(waiting: $0.queue.count, running: $0.running) } }
@@ -172,6 +179,8 @@ public final class InferenceEngine: Sendable {
                 row.pending.continuation.finish()
                 return true
             }
+            let running = rows.count
+            shared.withLock { $0.running = running }
             if rows.isEmpty {
                 wake.wait()
                 continue

@@ -160,9 +160,9 @@ public final class LoRAServer: Sendable {
                     "'max_tokens' is too large: \(maxTokens) + \(prompt.count) prompt tokens exceed the context length \(contextLength).",
                     param: "max_tokens")
             }
-            let events: AsyncStream<InferenceEngine.Event>
+            let submission: InferenceEngine.Submission
             do throws(InferenceEngine.SubmitError) {
-                events = try engine.submit(
+                submission = try engine.submit(
                     InferenceEngine.Request(prompt: prompt, maxTokens: maxTokens, sampling: parsed.sampling, adapters: adapters, stopSequences: parsed.stop))
             } catch {
                 throw error == .queueFull ? APIError.queueFull : APIError.shuttingDown
@@ -171,7 +171,7 @@ public final class LoRAServer: Sendable {
             let stream = Completion(
                 id: String(id), model: parsed.model, chat: chat, created: Int(Date().timeIntervalSince1970), arrival: arrival, server: self,
                 path: path, includeUsage: parsed.includeUsage)
-            return parsed.stream ? stream.streaming(events) : await stream.collected(events)
+            return parsed.stream ? stream.streaming(submission) : await stream.collected(submission)
         } catch let error as APIError {
             metrics.request(status: Int(error.status.code), model: label)
             logger.info("\(path) \(error.status.code) model=\(label) error=\"\(error.message)\"")

@@ -103,7 +103,13 @@ document.getElementById("form").onsubmit = e => {
   Promise.all(active.map(i => ask(i, prompt).catch(err => add(panes[i], "assistant", "error: " + err.message))));
 };
 document.getElementById("prompt").onkeydown = e => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); document.getElementById("form").requestSubmit(); } };
-loadModels();
+// ?prompt=...&model=A&compare=B sends a prompt once the models are listed (for scripted screenshots).
+const params = new URLSearchParams(location.search);
+loadModels().then(() => {
+  if (params.get("model")) panes[0].querySelector(".model").value = params.get("model");
+  if (params.get("compare")) { document.getElementById("compare").checked = true; panes[1].hidden = false; panes[1].querySelector(".model").value = params.get("compare"); }
+  if (params.get("prompt")) { document.getElementById("prompt").value = params.get("prompt"); document.getElementById("form").requestSubmit(); }
+});
 </script>
 </body></html>
 """#
