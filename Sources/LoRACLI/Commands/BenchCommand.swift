@@ -7,7 +7,7 @@ import Models
 import Registry
 import Training
 
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure load time, prefill and decode speed, and memory; print JSON.")
@@ -28,6 +28,12 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Measure adapter swapping: cached and cold loads, mixed-adapter batches, registry listing.")
     var swap = false
+
+    @Flag(name: .long, help: "Measure the HTTP server: 1 client, and 8 concurrent streaming clients on the base, one adapter and 8 adapters.")
+    var serve = false
+
+    @Option(name: .long, help: "With --serve: tokens generated per request.")
+    var serveTokens: Int = 64
 
     @Option(name: .long, help: "With --train: sequences per batch.")
     var batchSize: Int = 4
@@ -50,12 +56,13 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let loadStart = Date()
         let languageModel = try modelOptions.load()
         let loadSeconds = Date().timeIntervalSince(loadStart)
         if train { return try runTraining(languageModel, loadSeconds: loadSeconds) }
         if swap { return try runSwap(languageModel) }
+        if serve { return try await runServe(languageModel) }
         let model = languageModel.model
         let config = model.config
         guard promptTokens + decodeTokens <= config.maxPositionEmbeddings else {
@@ -164,18 +171,7 @@ struct BenchCommand: ParsableCommand {
         let directory = NSTemporaryDirectory() + "lora-bench-swap-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let loraConfig = LoRAConfig(rank: rank, alpha: Float(2 * rank), targets: try LoRAConfig.parseTargets(targets))
-        var adapters: [[LayerAdapters]] = []
-        for seed in 0..<8 {
-            var adapter = LoRAAdapter.initialized(loraConfig, for: config, seed: UInt64(seed))
-            for l in adapter.layers.indices {
-                for tensor in loraConfig.targets {
-                    guard let count = adapter.layers[l][tensor]?.b.count else { continue }
-                    adapter.layers[l][tensor]?.b = (0..<count).map { Float(($0 * 7 + seed) % 13) * 1e-3 }
-                }
-            }
-            try adapter.savePEFT(to: "\(directory)/a\(seed)", baseModelName: "bench")
-            adapters.append(adapter.layers)
-        }
+        let adapters = try Self.writeAdapters(loraConfig, config: config, to: directory)
         let fileBytes = (try FileManager.default.attributesOfItem(atPath: "\(directory)/a0/\(LoRAAdapter.weightsFile)")[.size] as? NSNumber)?.intValue ?? 0
 
         // Cold load from disk (page cache dropped is beyond a benchmark's reach; best of 5).
@@ -235,7 +231,23 @@ struct BenchCommand: ParsableCommand {
         ])
     }
 
-    private func printJSON(_ object: [String: Any]) throws {
+    /// Eight distinct adapters (B filled, so each changes the output) saved as PEFT folders
+    /// `a0` ... `a7` under `directory`.
+    static func writeAdapters(_ loraConfig: LoRAConfig, config: LlamaConfig, to directory: String) throws -> [[LayerAdapters]] {
+        try (0..<8).map { seed in
+            var adapter = LoRAAdapter.initialized(loraConfig, for: config, seed: UInt64(seed))
+            for l in adapter.layers.indices {
+                for tensor in loraConfig.targets {
+                    guard let count = adapter.layers[l][tensor]?.b.count else { continue }
+                    adapter.layers[l][tensor]?.b = (0..<count).map { Float(($0 * 7 + seed) % 13) * 1e-3 }
+                }
+            }
+            try adapter.savePEFT(to: "\(directory)/a\(seed)", baseModelName: "bench")
+            return adapter.layers
+        }
+    }
+
+    func printJSON(_ object: [String: Any]) throws {
         let json = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
@@ -259,5 +271,5 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+    func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
 }

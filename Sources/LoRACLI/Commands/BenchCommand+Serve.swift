@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Inference
+import LoRA
+import Logging
+import Registry
+import Server
+import Synchronization
+
+extension BenchCommand {
+    /// Streaming clients against the in-process server over loopback HTTP: one client alone,
+    /// then 8 concurrent clients on the base, on one adapter, and on 8 different adapters.
+    /// Aggregate generated tokens/s, time to first token and inter-token latency (p50/p99).
+    func runServe(_ languageModel: LanguageModel) async throws {
+        let config = languageModel.model.config
+        let directory = NSTemporaryDirectory() + "lora-bench-serve-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let loraConfig = LoRAConfig(rank: rank, alpha: Float(2 * rank), targets: try LoRAConfig.parseTargets(targets))
+        _ = try Self.writeAdapters(loraConfig, config: config, to: directory)
+        let store = try AdapterStore(root: "\(directory)/store")
+        let base = try store.baseModel(path: modelOptions.resolvedPath, config: config)
+        for i in 0..<8 { _ = try store.register(folder: "\(directory)/a\(i)", name: "bench-\(i)", base: base) }
+
+        let metrics = ServerMetricsHandle()
+        let engine = InferenceEngine(languageModel: languageModel, maxBatch: 8, maxQueue: 64) { metrics.recordStep(rows: $0) }
+        let catalog = AdapterCatalog(baseId: "base", store: store, base: base, config: config, cache: AdapterCache(budgetBytes: 512 << 20))
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        let server = LoRAServer(engine: engine, catalog: catalog, metrics: metrics, configuration: .init(port: 0), logger: logger)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let task = Task { try await server.run { continuation.yield($0) } }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw ValidationError("the server did not start") }
+        let client = LoopbackClient(port: port)
+        let tokens = serveTokens
+
+        /// Each client streams `requests` completions one after another; all clients start together.
+        func scenario(_ models: [String], requests: Int = 2) async throws -> [String: Any] {
+            let result = try await withCheckedThrowingContinuation { (done: CheckedContinuation<ScenarioResult, any Error>) in
+                DispatchQueue.global().async {
+                    let collected = Mutex(ScenarioResult())
+                    let start = Date()
+                    DispatchQueue.concurrentPerform(iterations: models.count) { c in
+                        for r in 0..<requests {
+                            let body = #"{"model": "\#(models[c])", "prompt": "Story \#(c)-\#(r): once upon a time in a small town", "max_tokens": \#(tokens), "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}"#
+                            let sent = Date()
+                            var last: Date?
+                            var gaps: [Double] = [], first: Double?, generated = 0
+                            _ = try? client.stream("/v1/completions", json: body) { data in
+                                let now = Date()
+                                if data.contains("\"usage\""), let json = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any],
+                                    let usage = json["usage"] as? [String: Any]
+                                {
+                                    generated = usage["completion_tokens"] as? Int ?? 0
+                                    return true
+                                }
+                                guard data.contains("\"text\":\""), !data.contains("\"text\":\"\"") else { return true }
+                                if let last { gaps.append(now.timeIntervalSince(last) * 1000) } else { first = now.timeIntervalSince(sent) * 1000 }
+                                last = now
+                                return true
+                            }
+                            collected.withLock { result in
+                                result.generated += generated
+                                result.interToken += gaps
+                                if let first { result.firstToken.append(first) }
+                            }
+                        }
+                    }
+                    var result = collected.withLock { $0 }
+                    result.seconds = Date().timeIntervalSince(start)
+                    done.resume(returning: result)
+                }
+            }
+            return result.json(round3)
+        }
+
+        _ = try await scenario(["base"], requests: 1)
+        let single = try await scenario(["base"])
+        let eightBase = try await scenario(Array(repeating: "base", count: 8))
+        let eightOne = try await scenario(Array(repeating: "bench-0", count: 8))
+        let eightMixed = try await scenario((0..<8).map { "bench-\($0)" })
+        task.cancel()
+        _ = try? await task.value
+        let rate = { (s: [String: Any]) in s["aggregate_tokens_per_second"] as? Double ?? 0 }
+        try printJSON([
+            "model": modelOptions.resolvedPath, "threads": modelOptions.threads, "max_tokens": tokens,
+            "adapter": ["rank": rank, "targets": loraConfig.targets.compactMap(\.peftName)] as [String: Any],
+            "one_client_base": single, "eight_clients_base": eightBase, "eight_clients_one_adapter": eightOne,
+            "eight_clients_eight_adapters": eightMixed,
+            "ratio_eight_adapters_to_one_adapter": round3(rate(eightMixed) / max(rate(eightOne), 1e-9)),
+            "ratio_eight_clients_to_one_client": round3(rate(eightBase) / max(rate(single), 1e-9)),
+        ])
+    }
+}
+
+private struct ScenarioResult: Sendable {
+    var generated = 0
+    var seconds = 0.0
+    var firstToken: [Double] = []
+    var interToken: [Double] = []
+
+    func json(_ round: (Double) -> Double) -> [String: Any] {
+        func percentile(_ values: [Double], _ p: Double) -> Double {
+            guard !values.isEmpty else { return 0 }
+            let sorted = values.sorted()
+            return round(sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)])
+        }
+        return [
+            "generated_tokens": generated, "seconds": round(seconds), "aggregate_tokens_per_second": round(Double(generated) / max(seconds, 1e-9)),
+            "ttft_ms_p50": percentile(firstToken, 0.5), "ttft_ms_p99": percentile(firstToken, 0.99),
+            "itl_ms_p50": percentile(interToken, 0.5), "itl_ms_p99": percentile(interToken, 0.99),
+        ]
+    }
+}
