@@ -58,7 +58,7 @@ struct Completion: Sendable {
                         choices: [.init(message: .init(content: text), finish_reason: reason.rawValue)], usage: usage))
                 }
                 return LoRAServer.json(TextCompletion(
-                    id: id, created: created, model: model, choices: [.init(text: text, finish_reason: reason.rawValue)], usage: usage))
+                    id: id, created: created, model: model, choices: [.init(text: text, finish_reason: Nullable(reason.rawValue))], usage: usage))
             case .failed(let message):
                 server.metrics.request(status: 500, model: model)
                 server.logger.error("\(path) 500 model=\(model) error=\"\(message)\"")
@@ -101,10 +101,10 @@ struct Completion: Sendable {
                         let usage = Usage(prompt: prompt, completion: completion)
                         if chat {
                             try await send(ChatCompletionChunk(
-                                id: id, created: created, model: model, choices: [.init(delta: .init(), finish_reason: reason.rawValue)]))
+                                id: id, created: created, model: model, choices: [.init(delta: .init(), finish_reason: Nullable(reason.rawValue))]))
                             if includeUsage { try await send(ChatCompletionChunk(id: id, created: created, model: model, choices: [], usage: usage)) }
                         } else {
-                            try await send(TextCompletion(id: id, created: created, model: model, choices: [.init(text: "", finish_reason: reason.rawValue)]))
+                            try await send(TextCompletion(id: id, created: created, model: model, choices: [.init(text: "", finish_reason: Nullable(reason.rawValue))]))
                             if includeUsage { try await send(TextCompletion(id: id, created: created, model: model, choices: [], usage: usage)) }
                         }
                     case .failed(let message):

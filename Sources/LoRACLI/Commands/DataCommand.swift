@@ -2,6 +2,7 @@ import ArgumentParser
 import Experiments
 import Foundation
 import Formats
+import Inference
 import Kernels
 import Training
 
@@ -60,23 +61,16 @@ struct DataCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Counts, token lengths per field with histograms, truncation at --max-seq-length, duplicates.")
 
-        @OptionGroup var modelOptions: ModelOptions
+        @OptionGroup var encoding: EncodingOptions
 
         @Argument(help: "Dataset folder or .jsonl file.")
         var path: String
-
-        @Option(name: .long, help: "Report examples longer than this (training truncates them).")
-        var maxSeqLength: Int = 256
-
-        @Flag(name: .long, inversion: .prefixedNo, help: "Loss only on completion / assistant tokens.")
-        var maskPrompt = true
 
         @Flag(name: .long, help: "Print JSON, one object per file.")
         var json = false
 
         func run() throws {
-            let languageModel = try modelOptions.load()
-            let encoder = try languageModel.exampleEncoder(maxLength: maxSeqLength, maskPrompt: maskPrompt)
+            let encoder = try encoding.encoder().encoder
             for (_, file) in try DataCommand.files(path) {
                 let stats = try DatasetStatistics(path: file, records: try DatasetRecord.load(path: file), encoder: encoder)
                 if json {
@@ -107,7 +101,7 @@ struct DataCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show examples as the model sees them, with the tokens the loss is taken on marked.")
 
-        @OptionGroup var modelOptions: ModelOptions
+        @OptionGroup var encoding: EncodingOptions
 
         @Argument(help: "Dataset folder or .jsonl file.")
         var path: String
@@ -121,15 +115,8 @@ struct DataCommand: ParsableCommand {
         @Option(name: .long, help: "First line to show (1-based).")
         var from: Int = 1
 
-        @Option(name: .long, help: "Maximum tokens per example (as training).")
-        var maxSeqLength: Int = 256
-
-        @Flag(name: .long, inversion: .prefixedNo, help: "Loss only on completion / assistant tokens.")
-        var maskPrompt = true
-
         func run() throws {
-            let languageModel = try modelOptions.load()
-            let encoder = try languageModel.exampleEncoder(maxLength: maxSeqLength, maskPrompt: maskPrompt)
+            let (languageModel, encoder) = try encoding.encoder()
             let file = try DataCommand.files(path).first { $0.split == split }?.path
                 ?? DataCommand.files(path).first?.path ?? path
             let records = try DatasetRecord.load(path: file).filter { $0.line >= from }.prefix(count)
@@ -215,6 +202,22 @@ struct DataCommand: ParsableCommand {
                 print("\(out)/\(name).jsonl: \(selected.count) examples")
             }
         }
+    }
+}
+
+/// The model and flags that turn records into training examples, for `stats` and `inspect`.
+struct EncodingOptions: ParsableArguments {
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Examples longer than this are truncated in training (and reported).")
+    var maxSeqLength: Int = 256
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Loss only on completion / assistant tokens.")
+    var maskPrompt = true
+
+    func encoder() throws -> (languageModel: LanguageModel, encoder: ExampleEncoder) {
+        let languageModel = try modelOptions.load()
+        return (languageModel, try languageModel.exampleEncoder(maxLength: maxSeqLength, maskPrompt: maskPrompt))
     }
 }
 

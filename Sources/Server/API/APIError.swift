@@ -38,23 +38,12 @@ struct APIError: Error, Sendable, Equatable {
         struct Detail: Encodable {
             var message: String
             var type: String
-            var param: String?
-            var code: String?
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(message, forKey: .message)
-                try container.encode(type, forKey: .type)
-                // OpenAI sends param and code as null when they do not apply.
-                try container.encode(param, forKey: .param)
-                try container.encode(code, forKey: .code)
-            }
-
-            enum CodingKeys: String, CodingKey { case message, type, param, code }
+            var param: Nullable<String>
+            var code: Nullable<String>
         }
 
         var error: Detail
     }
 
-    var body: Body { Body(error: .init(message: message, type: type, param: param, code: code)) }
+    var body: Body { Body(error: .init(message: message, type: type, param: Nullable(param), code: Nullable(code))) }
 }

@@ -1,5 +1,19 @@
 import Foundation
 
+/// A field OpenAI always sends, as `null` when it has no value (synthesized `Encodable` would
+/// leave a nil optional out).
+struct Nullable<Value: Encodable & Sendable>: Encodable, Sendable, ExpressibleByNilLiteral {
+    var value: Value?
+
+    init(_ value: Value?) { self.value = value }
+    init(nilLiteral: ()) { value = nil }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let value { try container.encode(value) } else { try container.encodeNil() }
+    }
+}
+
 /// Response bodies of the OpenAI API, field names as OpenAI spells them.
 struct Usage: Encodable, Sendable {
     var prompt_tokens: Int
@@ -22,7 +36,7 @@ struct ChatCompletion: Encodable {
 
         var index = 0
         var message: Message
-        var logprobs: String? = nil
+        var logprobs: Nullable<String> = nil
         var finish_reason: String
     }
 
@@ -43,18 +57,8 @@ struct ChatCompletionChunk: Encodable {
 
         var index = 0
         var delta: Delta
-        var logprobs: String? = nil
-        var finish_reason: String?
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(index, forKey: .index)
-            try container.encode(delta, forKey: .delta)
-            try container.encode(logprobs, forKey: .logprobs)
-            try container.encode(finish_reason, forKey: .finish_reason)
-        }
-
-        enum CodingKeys: String, CodingKey { case index, delta, logprobs, finish_reason }
+        var logprobs: Nullable<String> = nil
+        var finish_reason: Nullable<String>
     }
 
     var id: String
@@ -69,18 +73,8 @@ struct TextCompletion: Encodable {
     struct Choice: Encodable {
         var text: String
         var index = 0
-        var logprobs: String? = nil
-        var finish_reason: String?
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(text, forKey: .text)
-            try container.encode(index, forKey: .index)
-            try container.encode(logprobs, forKey: .logprobs)
-            try container.encode(finish_reason, forKey: .finish_reason)
-        }
-
-        enum CodingKeys: String, CodingKey { case text, index, logprobs, finish_reason }
+        var logprobs: Nullable<String> = nil
+        var finish_reason: Nullable<String>
     }
 
     var id: String
