@@ -204,3 +204,47 @@ void vm_softmax_backward(const float *p, float *d, int count, float scale) {
     float shift = (float)dot;
     for (int i = 0; i < count; i++) d[i] = p[i] * (d[i] - shift) * scale;
 }
+
+// MARK: - LoRA delta of one row
+
+// Eight-lane partial sums, then lanes added in a fixed order: the same result on every call.
+static inline float dot_scalar8(const float *a, const float *b, int count) {
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= count; i += 8)
+        for (int l = 0; l < 8; l++) lanes[l] = fmaf(a[i + l], b[i + l], lanes[l]);
+    float sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    for (; i < count; i++) sum = fmaf(a[i], b[i], sum);
+    return sum;
+}
+
+#if defined(__x86_64__)
+AVX2 static inline float dot8_avx2(const float *a, const float *b, int count) {
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= count; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    // The same lane order as dot_scalar8.
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    float lanes[4];
+    _mm_storeu_ps(lanes, s);
+    float sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (; i < count; i++) sum = fmaf(a[i], b[i], sum);
+    return sum;
+}
+
+AVX2 static void low_rank_row_avx2(const float *x, const float *a, const float *b, float scale, float *u, float *y, int K, int N, int R) {
+    for (int r = 0; r < R; r++) u[r] = dot8_avx2(a + (size_t)r * K, x, K);
+    for (int n = 0; n < N; n++) y[n] += scale * dot8_avx2(b + (size_t)n * R, u, R);
+}
+#endif
+
+void vm_low_rank_row(const float *x, const float *a, const float *b, float scale, float *u, float *y, int K, int N, int R) {
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        low_rank_row_avx2(x, a, b, scale, u, y, K, N, R);
+        return;
+    }
+#endif
+    for (int r = 0; r < R; r++) u[r] = dot_scalar8(a + (size_t)r * K, x, K);
+    for (int n = 0; n < N; n++) y[n] += scale * dot_scalar8(b + (size_t)n * R, u, R);
+}

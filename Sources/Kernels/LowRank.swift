@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// The LoRA path of one adapted projection: y += scale · (x · Aᵀ) · Bᵀ, as PEFT's
 /// `lora_B(lora_A(dropout(x))) * scaling`. A and B are the only trained parameters.
@@ -8,6 +9,11 @@ public enum LowRank {
         _ x: UnsafePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>, scale: Float,
         u: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, T: Int, K: Int, N: Int, R: Int
     ) {
+        if T == 1 {
+            // Decoding: a BLAS call per projection per token costs more than the arithmetic.
+            vm_low_rank_row(x, a, b, scale, u, y, Int32(K), Int32(N), Int32(R))
+            return
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(R), Int32(K), 1, x, Int32(K), a, Int32(K), 0, u, Int32(R))
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(N), Int32(R), scale, u, Int32(R), b, Int32(R), 1, y, Int32(N))
     }

@@ -23,4 +23,8 @@ void vm_softmax(float *row, int count);
 
 // Softmax backward for one row: d = p ⊙ (d − Σ p·d) · scale (the dot accumulated in double).
 void vm_softmax_backward(const float *p, float *d, int count, float scale);
+
+// One row's LoRA delta without BLAS call overhead (decode: a row per call, hundreds of calls per
+// token): u = A·x (A: [R, K]), y += scale · B·u (B: [N, R]).
+void vm_low_rank_row(const float *x, const float *a, const float *b, float scale, float *u, float *y, int K, int N, int R);
 #endif

@@ -37,10 +37,14 @@ extension BenchCommand {
         /// Each client streams `requests` completions one after another; all clients start together.
         func scenario(_ models: [String], requests: Int = 2) async throws -> [String: Any] {
             let result = try await withCheckedThrowingContinuation { (done: CheckedContinuation<ScenarioResult, any Error>) in
-                DispatchQueue.global().async {
-                    let collected = Mutex(ScenarioResult())
-                    let start = Date()
-                    DispatchQueue.concurrentPerform(iterations: models.count) { c in
+                let collected = Mutex(ScenarioResult())
+                let finished = DispatchGroup()
+                let start = Date()
+                // One thread per client: GCD's concurrentPerform would run only as many as there are cores.
+                for c in models.indices {
+                    finished.enter()
+                    Thread {
+                        defer { finished.leave() }
                         for r in 0..<requests {
                             let body = #"{"model": "\#(models[c])", "prompt": "Story \#(c)-\#(r): once upon a time in a small town", "max_tokens": \#(tokens), "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}"#
                             let sent = Date()
@@ -65,7 +69,9 @@ extension BenchCommand {
                                 if let first { result.firstToken.append(first) }
                             }
                         }
-                    }
+                    }.start()
+                }
+                finished.notify(queue: .global()) {
                     var result = collected.withLock { $0 }
                     result.seconds = Date().timeIntervalSince(start)
                     done.resume(returning: result)
