@@ -170,11 +170,16 @@ AVX512 static inline float q4_1_dot_avx512(const uint8_t *row, int blocks, const
     return _mm512_reduce_add_ps(acc) + offsets;
 }
 
-AVX512 static inline void q4_1_dot4_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *block_sums,
-                                           float out[4]) {
+// `n` is a constant at every call, so the loops unroll and the accumulators stay in registers.
+AVX512 static inline __attribute__((always_inline)) void q4_1_dotn_avx512(const int n, const uint8_t *row, int blocks, const float *x,
+                                                                           int columns, const float *block_sums, float *out) {
     const __m128i low_mask = _mm_set1_epi8(0x0F);
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    float offsets[4] = {0, 0, 0, 0};
+    __m512 acc[8];
+    float offsets[8];
+    for (int i = 0; i < n; i++) {
+        acc[i] = _mm512_setzero_ps();
+        offsets[i] = 0;
+    }
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = row + b * 20;
         __m128i v = _mm_loadu_si128((const __m128i *)(block + 4));
@@ -182,7 +187,7 @@ AVX512 static inline void q4_1_dot4_avx512(const uint8_t *row, int blocks, const
         const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(v, 4), low_mask)));
         const __m512 scale = _mm512_set1_ps(half_to_float(block));
         const float minimum = half_to_float(block + 2);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < n; i++) {
             const float *xb = x + (size_t)i * columns + b * 32;
             __m512 dot = _mm512_mul_ps(w0, _mm512_loadu_ps(xb));
             dot = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), dot);
@@ -190,7 +195,15 @@ AVX512 static inline void q4_1_dot4_avx512(const uint8_t *row, int blocks, const
             offsets[i] += minimum * block_sums[(size_t)i * blocks + b];
         }
     }
-    for (int i = 0; i < 4; i++) out[i] = _mm512_reduce_add_ps(acc[i]) + offsets[i];
+    for (int i = 0; i < n; i++) out[i] = _mm512_reduce_add_ps(acc[i]) + offsets[i];
+}
+
+AVX512 static inline void q4_1_dot4_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *block_sums, float out[4]) {
+    q4_1_dotn_avx512(4, row, blocks, x, columns, block_sums, out);
+}
+
+AVX512 static inline void q4_1_dot8_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *block_sums, float out[8]) {
+    q4_1_dotn_avx512(8, row, blocks, x, columns, block_sums, out);
 }
 
 AVX512 static inline float q8_0_dot_avx512(const uint8_t *row, int blocks, const float *x, const float *unused) {
@@ -208,23 +221,33 @@ AVX512 static inline float q8_0_dot_avx512(const uint8_t *row, int blocks, const
     return _mm512_reduce_add_ps(acc);
 }
 
-AVX512 static inline void q8_0_dot4_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *unused,
-                                           float out[4]) {
-    (void)unused;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+AVX512 static inline __attribute__((always_inline)) void q8_0_dotn_avx512(const int n, const uint8_t *row, int blocks, const float *x,
+                                                                           int columns, float *out) {
+    __m512 acc[8];
+    for (int i = 0; i < n; i++) acc[i] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = row + b * 34;
         const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(block + 2))));
         const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(block + 18))));
         const __m512 scale = _mm512_set1_ps(half_to_float(block));
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < n; i++) {
             const float *xb = x + (size_t)i * columns + b * 32;
             __m512 dot = _mm512_mul_ps(w0, _mm512_loadu_ps(xb));
             dot = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), dot);
             acc[i] = _mm512_fmadd_ps(scale, dot, acc[i]);
         }
     }
-    for (int i = 0; i < 4; i++) out[i] = _mm512_reduce_add_ps(acc[i]);
+    for (int i = 0; i < n; i++) out[i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+AVX512 static inline void q8_0_dot4_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *unused, float out[4]) {
+    (void)unused;
+    q8_0_dotn_avx512(4, row, blocks, x, columns, out);
+}
+
+AVX512 static inline void q8_0_dot8_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *unused, float out[8]) {
+    (void)unused;
+    q8_0_dotn_avx512(8, row, blocks, x, columns, out);
 }
 
 static int has_avx512(void) {
@@ -292,8 +315,30 @@ AVX2 static inline __attribute__((always_inline)) void rows_batch4(row_dot4 dot4
 
 AVX2 static void q4_1_rows_avx2(ROWS_ARGS) { rows_batch4(q4_1_dot4_avx2, q4_1_dot_avx2, ROWS_PASS); }
 AVX2 static void q8_0_rows_avx2(ROWS_ARGS) { rows_batch4(q8_0_dot4_avx2, q8_0_dot_avx2, ROWS_PASS); }
-AVX512 static void q4_1_rows_avx512(ROWS_ARGS) { rows_batch4(q4_1_dot4_avx512, q4_1_dot_avx512, ROWS_PASS); }
-AVX512 static void q8_0_rows_avx512(ROWS_ARGS) { rows_batch4(q8_0_dot4_avx512, q8_0_dot_avx512, ROWS_PASS); }
+// Vectors eight at a time, then four, then one (AVX-512 has registers for eight accumulators).
+AVX512 static inline __attribute__((always_inline)) void rows_batch8(row_dot4 dot8, row_dot4 dot4, row_dot dot, ROWS_ARGS) {
+    const int blocks = columns / 32;
+    for (int r = row_begin; r < row_end; r++) {
+        const uint8_t *row = weights + (size_t)r * row_bytes;
+        int i = 0;
+        for (; i + 8 <= x_count; i += 8) {
+            float out[8];
+            dot8(row, blocks, x + (size_t)i * columns, columns, block_sums ? block_sums + (size_t)i * blocks : NULL, out);
+            for (int k = 0; k < 8; k++) y[(size_t)(i + k) * rows + r] = out[k];
+        }
+        for (; i + 4 <= x_count; i += 4) {
+            float out[4];
+            dot4(row, blocks, x + (size_t)i * columns, columns, block_sums ? block_sums + (size_t)i * blocks : NULL, out);
+            for (int k = 0; k < 4; k++) y[(size_t)(i + k) * rows + r] = out[k];
+        }
+        for (; i < x_count; i++) {
+            y[(size_t)i * rows + r] = dot(row, blocks, x + (size_t)i * columns, block_sums ? block_sums + (size_t)i * blocks : NULL);
+        }
+    }
+}
+
+AVX512 static void q4_1_rows_avx512(ROWS_ARGS) { rows_batch8(q4_1_dot8_avx512, q4_1_dot4_avx512, q4_1_dot_avx512, ROWS_PASS); }
+AVX512 static void q8_0_rows_avx512(ROWS_ARGS) { rows_batch8(q8_0_dot8_avx512, q8_0_dot4_avx512, q8_0_dot_avx512, ROWS_PASS); }
 #endif
 
 void quant_q4_1_rows(ROWS_ARGS) {
