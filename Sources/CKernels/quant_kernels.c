@@ -1,5 +1,6 @@
 #include "quant_kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -61,50 +62,19 @@ AVX2 static inline __m256 bytes_to_floats(__m128i bytes8) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8));
 }
 
-AVX2 static inline float q4_1_dot_avx2(const uint8_t *row, int blocks, const float *x, const float *block_sums) {
+// `n` activation vectors against one weight row: each block is unpacked once and used n times.
+// `n` is a constant at every call (1, 4 or 8), so the loops unroll and the accumulators stay in
+// registers. The single-vector kernel is the same function with n = 1: every dot runs the same
+// operations in the same order whatever n is, so a row of a batch equals the row alone.
+AVX2 static inline __attribute__((always_inline)) void q4_1_dotn_avx2(const int n, const uint8_t *row, int blocks, const float *x,
+                                                                       int columns, const float *block_sums, float *out) {
     const __m128i low_mask = _mm_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    float offsets = 0;
-    for (int b = 0; b < blocks; b++) {
-        const uint8_t *block = row + b * 20;
-        const float *xb = x + b * 32;
-        __m128i v = _mm_loadu_si128((const __m128i *)(block + 4));
-        __m128i lo = _mm_and_si128(v, low_mask);
-        __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), low_mask);
-        __m256 dot = _mm256_mul_ps(bytes_to_floats(lo), _mm256_loadu_ps(xb));
-        dot = _mm256_fmadd_ps(bytes_to_floats(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(xb + 8), dot);
-        dot = _mm256_fmadd_ps(bytes_to_floats(hi), _mm256_loadu_ps(xb + 16), dot);
-        dot = _mm256_fmadd_ps(bytes_to_floats(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(xb + 24), dot);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(block)), dot, acc);
-        offsets += half_to_float(block + 2) * block_sums[b];
+    __m256 acc[4];
+    float offsets[4];
+    for (int i = 0; i < n; i++) {
+        acc[i] = _mm256_setzero_ps();
+        offsets[i] = 0;
     }
-    return hsum(acc) + offsets;
-}
-
-AVX2 static inline float q8_0_dot_avx2(const uint8_t *row, int blocks, const float *x, const float *unused) {
-    (void)unused;
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < blocks; b++) {
-        const uint8_t *block = row + b * 34;
-        const float *xb = x + b * 32;
-        __m256 dot = _mm256_setzero_ps();
-        for (int j = 0; j < 32; j += 8) {
-            __m128i q = _mm_loadl_epi64((const __m128i *)(block + 2 + j));
-            dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(xb + j), dot);
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(block)), dot, acc);
-    }
-    return hsum(acc);
-}
-
-// Four activation vectors against one weight row: each block is unpacked once and used four
-// times. Every dot runs the same operations in the same order as the single-vector kernel
-// above, so results are bit-identical to it; only the unpacking is shared.
-AVX2 static inline void q4_1_dot4_avx2(const uint8_t *row, int blocks, const float *x, int columns, const float *block_sums,
-                                       float out[4]) {
-    const __m128i low_mask = _mm_set1_epi8(0x0F);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float offsets[4] = {0, 0, 0, 0};
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = row + b * 20;
         __m128i v = _mm_loadu_si128((const __m128i *)(block + 4));
@@ -114,63 +84,41 @@ AVX2 static inline void q4_1_dot4_avx2(const uint8_t *row, int blocks, const flo
         const __m256 w2 = bytes_to_floats(hi), w3 = bytes_to_floats(_mm_srli_si128(hi, 8));
         const __m256 scale = _mm256_set1_ps(half_to_float(block));
         const float minimum = half_to_float(block + 2);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < n; i++) {
             const float *xb = x + (size_t)i * columns + b * 32;
             __m256 dot = _mm256_mul_ps(w0, _mm256_loadu_ps(xb));
             dot = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + 8), dot);
             dot = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xb + 16), dot);
             dot = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xb + 24), dot);
             acc[i] = _mm256_fmadd_ps(scale, dot, acc[i]);
-            offsets[i] += minimum * block_sums[(size_t)i * blocks + b];
+            offsets[i] = fmaf(minimum, block_sums[(size_t)i * blocks + b], offsets[i]);
         }
     }
-    for (int i = 0; i < 4; i++) out[i] = hsum(acc[i]) + offsets[i];
+    for (int i = 0; i < n; i++) out[i] = hsum(acc[i]) + offsets[i];
 }
 
-AVX2 static inline void q8_0_dot4_avx2(const uint8_t *row, int blocks, const float *x, int columns, const float *unused,
-                                       float out[4]) {
-    (void)unused;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+AVX2 static inline __attribute__((always_inline)) void q8_0_dotn_avx2(const int n, const uint8_t *row, int blocks, const float *x,
+                                                                       int columns, float *out) {
+    __m256 acc[4];
+    for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = row + b * 34;
         __m256 w[4];
         for (int j = 0; j < 4; j++) w[j] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * j))));
         const __m256 scale = _mm256_set1_ps(half_to_float(block));
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < n; i++) {
             const float *xb = x + (size_t)i * columns + b * 32;
             __m256 dot = _mm256_setzero_ps();
             for (int j = 0; j < 4; j++) dot = _mm256_fmadd_ps(w[j], _mm256_loadu_ps(xb + 8 * j), dot);
             acc[i] = _mm256_fmadd_ps(scale, dot, acc[i]);
         }
     }
-    for (int i = 0; i < 4; i++) out[i] = hsum(acc[i]);
+    for (int i = 0; i < n; i++) out[i] = hsum(acc[i]);
 }
 
-// MARK: - AVX-512: sixteen lanes, so a block of 32 weights is two vectors (Cooper Lake and
-// later). The single-vector and four-vector kernels run the same operations per dot, so a
-// batched row still equals the row alone.
-
+// AVX-512 (Cooper Lake and later): sixteen lanes, so a block of 32 weights is two vectors.
 #define AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
 
-AVX512 static inline float q4_1_dot_avx512(const uint8_t *row, int blocks, const float *x, const float *block_sums) {
-    const __m128i low_mask = _mm_set1_epi8(0x0F);
-    __m512 acc = _mm512_setzero_ps();
-    float offsets = 0;
-    for (int b = 0; b < blocks; b++) {
-        const uint8_t *block = row + b * 20;
-        const float *xb = x + b * 32;
-        __m128i v = _mm_loadu_si128((const __m128i *)(block + 4));
-        __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(v, low_mask)));
-        __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(v, 4), low_mask)));
-        __m512 dot = _mm512_mul_ps(w0, _mm512_loadu_ps(xb));
-        dot = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), dot);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(half_to_float(block)), dot, acc);
-        offsets += half_to_float(block + 2) * block_sums[b];
-    }
-    return _mm512_reduce_add_ps(acc) + offsets;
-}
-
-// `n` is a constant at every call, so the loops unroll and the accumulators stay in registers.
 AVX512 static inline __attribute__((always_inline)) void q4_1_dotn_avx512(const int n, const uint8_t *row, int blocks, const float *x,
                                                                            int columns, const float *block_sums, float *out) {
     const __m128i low_mask = _mm_set1_epi8(0x0F);
@@ -192,33 +140,10 @@ AVX512 static inline __attribute__((always_inline)) void q4_1_dotn_avx512(const 
             __m512 dot = _mm512_mul_ps(w0, _mm512_loadu_ps(xb));
             dot = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), dot);
             acc[i] = _mm512_fmadd_ps(scale, dot, acc[i]);
-            offsets[i] += minimum * block_sums[(size_t)i * blocks + b];
+            offsets[i] = fmaf(minimum, block_sums[(size_t)i * blocks + b], offsets[i]);
         }
     }
     for (int i = 0; i < n; i++) out[i] = _mm512_reduce_add_ps(acc[i]) + offsets[i];
-}
-
-AVX512 static inline void q4_1_dot4_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *block_sums, float out[4]) {
-    q4_1_dotn_avx512(4, row, blocks, x, columns, block_sums, out);
-}
-
-AVX512 static inline void q4_1_dot8_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *block_sums, float out[8]) {
-    q4_1_dotn_avx512(8, row, blocks, x, columns, block_sums, out);
-}
-
-AVX512 static inline float q8_0_dot_avx512(const uint8_t *row, int blocks, const float *x, const float *unused) {
-    (void)unused;
-    __m512 acc = _mm512_setzero_ps();
-    for (int b = 0; b < blocks; b++) {
-        const uint8_t *block = row + b * 34;
-        const float *xb = x + b * 32;
-        __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(block + 2))));
-        __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(block + 18))));
-        __m512 dot = _mm512_mul_ps(w0, _mm512_loadu_ps(xb));
-        dot = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), dot);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(half_to_float(block)), dot, acc);
-    }
-    return _mm512_reduce_add_ps(acc);
 }
 
 AVX512 static inline __attribute__((always_inline)) void q8_0_dotn_avx512(const int n, const uint8_t *row, int blocks, const float *x,
@@ -238,16 +163,6 @@ AVX512 static inline __attribute__((always_inline)) void q8_0_dotn_avx512(const 
         }
     }
     for (int i = 0; i < n; i++) out[i] = _mm512_reduce_add_ps(acc[i]);
-}
-
-AVX512 static inline void q8_0_dot4_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *unused, float out[4]) {
-    (void)unused;
-    q8_0_dotn_avx512(4, row, blocks, x, columns, out);
-}
-
-AVX512 static inline void q8_0_dot8_avx512(const uint8_t *row, int blocks, const float *x, int columns, const float *unused, float out[8]) {
-    (void)unused;
-    q8_0_dotn_avx512(8, row, blocks, x, columns, out);
 }
 
 static int has_avx512(void) {
@@ -294,51 +209,38 @@ static inline __attribute__((always_inline)) void rows_batch(row_dot dot, const 
 static void q4_1_rows_portable(ROWS_ARGS) { rows_batch(q4_1_dot_portable, ROWS_PASS); }
 static void q8_0_rows_portable(ROWS_ARGS) { rows_batch(q8_0_dot_portable, ROWS_PASS); }
 #if defined(__x86_64__)
-typedef void (*row_dot4)(const uint8_t *row, int blocks, const float *x, int columns, const float *block_sums, float out[4]);
-
-// Vectors four at a time through the shared-unpacking kernel, the rest one at a time.
-AVX2 static inline __attribute__((always_inline)) void rows_batch4(row_dot4 dot4, row_dot dot, ROWS_ARGS) {
-    const int blocks = columns / 32;
-    for (int r = row_begin; r < row_end; r++) {
-        const uint8_t *row = weights + (size_t)r * row_bytes;
-        int i = 0;
-        for (; i + 4 <= x_count; i += 4) {
-            float out[4];
-            dot4(row, blocks, x + (size_t)i * columns, columns, block_sums ? block_sums + (size_t)i * blocks : NULL, out);
-            for (int k = 0; k < 4; k++) y[(size_t)(i + k) * rows + r] = out[k];
-        }
-        for (; i < x_count; i++) {
-            y[(size_t)i * rows + r] = dot(row, blocks, x + (size_t)i * columns, block_sums ? block_sums + (size_t)i * blocks : NULL);
-        }
+// Vectors `wide` at a time (4 with AVX2's 16 registers, 8 with AVX-512's 32), then one at a time.
+#define ROWS_SIMD(name, attributes, wide, dotn_call)                                                          \
+    attributes static void name(ROWS_ARGS) {                                                                 \
+        const int blocks = columns / 32;                                                                     \
+        for (int r = row_begin; r < row_end; r++) {                                                          \
+            const uint8_t *row = weights + (size_t)r * row_bytes;                                            \
+            int i = 0;                                                                                       \
+            for (; i + wide <= x_count; i += wide) {                                                         \
+                float out[wide];                                                                             \
+                const float *xs = x + (size_t)i * columns;                                                   \
+                const float *sums = block_sums ? block_sums + (size_t)i * blocks : NULL;                     \
+                dotn_call(wide);                                                                             \
+                for (int k = 0; k < wide; k++) y[(size_t)(i + k) * rows + r] = out[k];                       \
+            }                                                                                                \
+            for (; i < x_count; i++) {                                                                       \
+                float out[1];                                                                                \
+                const float *xs = x + (size_t)i * columns;                                                   \
+                const float *sums = block_sums ? block_sums + (size_t)i * blocks : NULL;                     \
+                dotn_call(1);                                                                                \
+                y[(size_t)i * rows + r] = out[0];                                                            \
+            }                                                                                                \
+        }                                                                                                    \
     }
-}
 
-AVX2 static void q4_1_rows_avx2(ROWS_ARGS) { rows_batch4(q4_1_dot4_avx2, q4_1_dot_avx2, ROWS_PASS); }
-AVX2 static void q8_0_rows_avx2(ROWS_ARGS) { rows_batch4(q8_0_dot4_avx2, q8_0_dot_avx2, ROWS_PASS); }
-// Vectors eight at a time, then four, then one (AVX-512 has registers for eight accumulators).
-AVX512 static inline __attribute__((always_inline)) void rows_batch8(row_dot4 dot8, row_dot4 dot4, row_dot dot, ROWS_ARGS) {
-    const int blocks = columns / 32;
-    for (int r = row_begin; r < row_end; r++) {
-        const uint8_t *row = weights + (size_t)r * row_bytes;
-        int i = 0;
-        for (; i + 8 <= x_count; i += 8) {
-            float out[8];
-            dot8(row, blocks, x + (size_t)i * columns, columns, block_sums ? block_sums + (size_t)i * blocks : NULL, out);
-            for (int k = 0; k < 8; k++) y[(size_t)(i + k) * rows + r] = out[k];
-        }
-        for (; i + 4 <= x_count; i += 4) {
-            float out[4];
-            dot4(row, blocks, x + (size_t)i * columns, columns, block_sums ? block_sums + (size_t)i * blocks : NULL, out);
-            for (int k = 0; k < 4; k++) y[(size_t)(i + k) * rows + r] = out[k];
-        }
-        for (; i < x_count; i++) {
-            y[(size_t)i * rows + r] = dot(row, blocks, x + (size_t)i * columns, block_sums ? block_sums + (size_t)i * blocks : NULL);
-        }
-    }
-}
-
-AVX512 static void q4_1_rows_avx512(ROWS_ARGS) { rows_batch8(q4_1_dot8_avx512, q4_1_dot4_avx512, q4_1_dot_avx512, ROWS_PASS); }
-AVX512 static void q8_0_rows_avx512(ROWS_ARGS) { rows_batch8(q8_0_dot8_avx512, q8_0_dot4_avx512, q8_0_dot_avx512, ROWS_PASS); }
+#define Q4_1_AVX2(n) q4_1_dotn_avx2(n, row, blocks, xs, columns, sums, out)
+#define Q8_0_AVX2(n) (void)sums; q8_0_dotn_avx2(n, row, blocks, xs, columns, out)
+#define Q4_1_AVX512(n) q4_1_dotn_avx512(n, row, blocks, xs, columns, sums, out)
+#define Q8_0_AVX512(n) (void)sums; q8_0_dotn_avx512(n, row, blocks, xs, columns, out)
+ROWS_SIMD(q4_1_rows_avx2, AVX2, 4, Q4_1_AVX2)
+ROWS_SIMD(q8_0_rows_avx2, AVX2, 4, Q8_0_AVX2)
+ROWS_SIMD(q4_1_rows_avx512, AVX512, 8, Q4_1_AVX512)
+ROWS_SIMD(q8_0_rows_avx512, AVX512, 8, Q8_0_AVX512)
 #endif
 
 void quant_q4_1_rows(ROWS_ARGS) {

@@ -34,9 +34,12 @@ struct MixedBatchTests {
         let languageModel = try SharedLanguageModel.model.get()
         let model = languageModel.model
         let adapters = try SharedAdapters.adapters.get()
-        let rowAdapters: [[LayerAdapters]?] = [adapters[0], nil, adapters[1], adapters[2]]
-        let prompts = ["The capital of France is", "1, 2, 3,", "Hello", "def add(a, b):"].map { languageModel.tokenizer.encode($0) }
-        let nextTokens = [504, 216, 28, 198]
+        // 13 rows: the quantized kernels take vectors 8 (AVX-512) or 4 (AVX2) at a time, then
+        // one at a time; every path must give each row exactly its solo logits.
+        let rowAdapters: [[LayerAdapters]?] = (0..<13).map { [adapters[0], nil, adapters[1], adapters[2]][$0 % 4] }
+        let texts = ["The capital of France is", "1, 2, 3,", "Hello", "def add(a, b):"]
+        let prompts = (0..<13).map { languageModel.tokenizer.encode(texts[$0 % 4] + String(repeating: " so", count: $0 / 4)) }
+        let nextTokens = (0..<13).map { [504, 216, 28, 198][$0 % 4] }
         var solo: [[Float]] = []
         var caches: [KVCache] = []
         for (prompt, (adapter, next)) in zip(prompts, zip(rowAdapters, nextTokens)) {
@@ -49,7 +52,7 @@ struct MixedBatchTests {
         }
         let batch = try model.decodeStep(nextTokens, caches: caches, adapters: rowAdapters)
         let V = model.config.vocabSize
-        for row in 0..<4 {
+        for row in 0..<13 {
             #expect(Array(batch[(row * V)..<((row + 1) * V)]) == solo[row], "row \(row)")
         }
         #expect(solo[0] != solo[1], "the adapter changes the logits")
