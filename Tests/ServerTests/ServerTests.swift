@@ -74,7 +74,7 @@ struct ServerTests {
         let catalog = AdapterCatalog(
             baseId: "smol", store: store, base: base, config: languageModel.model.config, cache: AdapterCache(budgetBytes: 64 << 20, maxCount: 2))
         var logger = Logger(label: "test")
-        logger.logLevel = .warning
+        logger.logLevel = .critical
         let server = LoRAServer(
             engine: engine, catalog: catalog, metrics: metrics,
             configuration: LoRAServer.Configuration(port: 0, apiKey: apiKey, defaultMaxTokens: 32), logger: logger)

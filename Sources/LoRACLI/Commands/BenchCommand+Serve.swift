@@ -25,7 +25,8 @@ extension BenchCommand {
         let engine = InferenceEngine(languageModel: languageModel, maxBatch: 8, maxQueue: 64) { metrics.recordStep(rows: $0) }
         let catalog = AdapterCatalog(baseId: "base", store: store, base: base, config: config, cache: AdapterCache(budgetBytes: 512 << 20))
         var logger = Logger(label: "bench")
-        logger.logLevel = .warning
+        // Stopping the server by cancelling its task makes Hummingbird log errors that mean nothing here.
+        logger.logLevel = .critical
         let server = LoRAServer(engine: engine, catalog: catalog, metrics: metrics, configuration: .init(port: 0), logger: logger)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { continuation.yield($0) } }
