@@ -21,17 +21,7 @@ public enum Attention {
         if T == 1 {
             // Decode: one query row per head; GEMM call overhead would dominate, so direct loops.
             Parallel.forEach(H) { h in
-                let kvHead = h / group
-                let scores = scratch + h * S
-                for s in 0..<S {
-                    scores[s] = dot(q + h * D, kCache + s * kvStride + kvHead * D, D) * scale
-                }
-                Softmax.forward(scores, count: S)
-                let o = out + h * D
-                o.update(repeating: 0, count: D)
-                for s in 0..<S {
-                    addScaled(vCache + s * kvStride + kvHead * D, scores[s], into: o, D)
-                }
+                decodeHead(h, q: q, kCache: kCache, vCache: vCache, out: out, scores: scratch + h * S, S: S, H: H, Hkv: Hkv, D: D)
             }
             return
         }
@@ -53,6 +43,26 @@ public enum Attention {
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(S),
                 1, scratch, Int32(S), vCache + kvHead * D, Int32(kvStride), 0, out + h * D, Int32(qStride))
+        }
+    }
+
+    /// Head `h` of one decoding query at position S - 1. A batch of sequences decoding together
+    /// runs this same function per (sequence, head) pair, so each row equals its solo result.
+    /// q, out: [H, D]  kCache, vCache: [≥ S, Hkv, D]  scores: [S]
+    public static func decodeHead(
+        _ h: Int, q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, S: Int, H: Int, Hkv: Int, D: Int
+    ) {
+        let kvHead = h / (H / Hkv), kvStride = Hkv * D
+        let scale = 1 / Float(D).squareRoot()
+        for s in 0..<S {
+            scores[s] = dot(q + h * D, kCache + s * kvStride + kvHead * D, D) * scale
+        }
+        Softmax.forward(scores, count: S)
+        let o = out + h * D
+        o.update(repeating: 0, count: D)
+        for s in 0..<S {
+            addScaled(vCache + s * kvStride + kvHead * D, scores[s], into: o, D)
         }
     }
 

@@ -19,8 +19,9 @@ extension LlamaModel {
         }
         var residual = embed(tokens)
         let pasts = caches.map(\.count)
-        var scores = [Float](repeating: 0, count: H * ((pasts.max() ?? 0) + 1))
-        runLayers(&residual, rows: B, positions: pasts, adapters: .perRow(adapters), saving: nil) { l, _, k, v, attnOut, q in
+        let span = (pasts.max() ?? 0) + 1
+        var scores = [Float](repeating: 0, count: B * H * span)
+        runLayers(&residual, rows: B, positions: pasts, adapters: .perRow(adapters), saving: nil, quantizedWeights: true) { l, _, k, v, attnOut, q in
             for (row, cache) in caches.enumerated() {
                 let past = pasts[row]
                 cache.keys[l].withUnsafeMutableBufferPointer { keys in
@@ -29,11 +30,22 @@ extension LlamaModel {
                 cache.values[l].withUnsafeMutableBufferPointer { values in
                     v.withUnsafeBufferPointer { (values.baseAddress! + past * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
                 }
-                q.withUnsafeBufferPointer { q in
-                    attnOut.withUnsafeMutableBufferPointer { out in
-                        Attention.forward(
-                            q: q.baseAddress! + row * H * D, kCache: cache.keys[l], vCache: cache.values[l],
-                            out: out.baseAddress! + row * H * D, scratch: &scores, T: 1, past: past, H: H, Hkv: Hkv, D: D)
+            }
+            // Every (row, head) pair in one parallel pass: a pass per row costs a dispatch each.
+            q.withUnsafeBufferPointer { q in
+                attnOut.withUnsafeMutableBufferPointer { out in
+                    scores.withUnsafeMutableBufferPointer { scores in
+                        Parallel.forEach(B * H) { task in
+                            let row = task / H, cache = caches[row]
+                            cache.keys[l].withUnsafeBufferPointer { keys in
+                                cache.values[l].withUnsafeBufferPointer { values in
+                                    Attention.decodeHead(
+                                        task % H, q: q.baseAddress! + row * H * D, kCache: keys.baseAddress!, vCache: values.baseAddress!,
+                                        out: out.baseAddress! + row * H * D, scores: scores.baseAddress! + task * span, S: pasts[row] + 1,
+                                        H: H, Hkv: Hkv, D: D)
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -34,8 +34,9 @@ struct MixedBatchTests {
         let languageModel = try SharedLanguageModel.model.get()
         let model = languageModel.model
         let adapters = try SharedAdapters.adapters.get()
-        // 13 rows: the quantized kernels take vectors 8 (AVX-512) or 4 (AVX2) at a time, then
-        // one at a time; every path must give each row exactly its solo logits.
+        // 13 rows: the quantized kernels take vectors 8 (AVX-512) or 4 (AVX2) at a time, and
+        // the remaining 5 with another tile shape; every path must give each row exactly its
+        // solo logits.
         let rowAdapters: [[LayerAdapters]?] = (0..<13).map { [adapters[0], nil, adapters[1], adapters[2]][$0 % 4] }
         let texts = ["The capital of France is", "1, 2, 3,", "Hello", "def add(a, b):"]
         let prompts = (0..<13).map { languageModel.tokenizer.encode(texts[$0 % 4] + String(repeating: " so", count: $0 / 4)) }

@@ -66,4 +66,42 @@ struct QuantizedMatrixTests {
         let reference = MatMul.reference(x, values, T: 1, K: 64, N: 2)
         for i in 0..<2 { #expect(abs(y[i] - reference[i]) < 1e-4 * max(1, abs(reference[i])), "row \(i)") }
     }
+
+    /// Every batch size takes its own tile shape (weight rows in pairs or alone, up to eight
+    /// vectors, slices of rows past eight): each row of a batch must equal that vector alone,
+    /// bit for bit, and the dequantized product up to summation order.
+    @Test(arguments: [QuantizedMatrix.Format.q4_1, .q8_0])
+    func batchRowsEqualSoloRowsBitForBit(format: QuantizedMatrix.Format) {
+        let rows = 37, columns = 96, blocks = rows * columns / 32
+        var rng = SeededRandom(seed: 11)
+        var bytes: [UInt8] = []
+        for _ in 0..<blocks {
+            let scales: [Float] = format == .q4_1 ? [rng.uniform(0.001, 0.02), rng.uniform(-0.1, 0)] : [rng.uniform(0.001, 0.02)]
+            for scale in scales { withUnsafeBytes(of: Float16(scale).bitPattern.littleEndian) { bytes += $0 } }
+            let payload = format == .q4_1 ? 16 : 32
+            bytes += (0..<payload).map { _ in UInt8(truncatingIfNeeded: Int(rng.uniform(0, 256))) }
+        }
+        let matrix = QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: bytes)
+        var dequantized = [Float](repeating: 0, count: rows * columns)
+        bytes.withUnsafeBytes { source in
+            (format == .q4_1 ? Dequantize.q4_1 : Dequantize.q8_0)(source.baseAddress!, rows * columns, &dequantized)
+        }
+        let x = (0..<17 * columns).map { _ in rng.uniform(-1, 1) }
+        var solo = [Float](repeating: 0, count: 17 * rows)
+        for t in 0..<17 {
+            x.withUnsafeBufferPointer { x in
+                solo.withUnsafeMutableBufferPointer { solo in
+                    matrix.forward(x.baseAddress! + t * columns, solo.baseAddress! + t * rows)
+                }
+            }
+        }
+        let reference = MatMul.reference(x, dequantized, T: 17, K: columns, N: rows)
+        for i in solo.indices { #expect(abs(solo[i] - reference[i]) < 1e-4 * max(1, abs(reference[i])), "element \(i)") }
+        for T in 1...17 {
+            var batch = [Float](repeating: 0, count: T * rows)
+            matrix.forward(x, &batch, T: T)
+            let differing = batch.indices.filter { batch[$0] != solo[$0] }
+            #expect(differing.isEmpty, "batch of \(T): \(differing.count) values differ from solo, first at \(differing.first ?? 0)")
+        }
+    }
 }

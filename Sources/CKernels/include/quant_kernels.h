@@ -4,10 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Dot products of quantized weight rows with Float32 activations, for batch-1 decoding.
+// Dot products of quantized weight rows with Float32 activations, for decoding (one activation
+// row per sequence in the batch).
 // Swift has no stable x86 intrinsics and its generic SIMD types compile the nibble unpacking
-// to scalar code (measured 2.5x slower), so these few loops are C with an AVX2/FMA path chosen
-// at run time and a portable path for other CPUs.
+// to scalar code (measured 2.5x slower), so these few loops are C with AVX-512 and AVX2/FMA paths
+// chosen at run time and a portable path for other CPUs.
 //
 // Rows [row_begin, row_end) of a matrix with `rows` rows and `columns` columns, stored as
 // consecutive blocks of 32 weights (`row_bytes` bytes a row), times `x_count` activation
@@ -15,9 +16,8 @@
 // is read once for all vectors.
 
 // Q4_1 block: f16 d, f16 m, 16 bytes of nibbles (low nibbles: weights 0-15, high: 16-31).
-// block_sums: [x_count, columns / 32], the sum of each vector over each block (the m term).
 void quant_q4_1_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
-                     const float *block_sums, float *y, int rows, int row_begin, int row_end);
+                     float *y, int rows, int row_begin, int row_end);
 
 // Q8_0 block: f16 d, 32 signed bytes.
 void quant_q8_0_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,

@@ -32,30 +32,18 @@ public struct QuantizedMatrix: Sendable {
     /// shares the reading of the weights). x: [T, K]  y: [T, N]
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1) {
         let rowBytes = rowBytes, columns = columns, rows = rows, format = format
-        let blocks = columns / 32
-        var blockSums = [Float](repeating: 0, count: format == .q4_1 ? T * blocks : 0)
-        if format == .q4_1 {
-            for b in 0..<(T * blocks) {
-                var sum: Float = 0
-                for j in 0..<32 { sum += x[b * 32 + j] }
-                blockSums[b] = sum
-            }
-        }
         // Dispatching to threads costs microseconds; only large matrices are worth splitting.
         let chunks = rows * columns >= 1 << 18 ? 8 : 1
         let perChunk = (rows + chunks - 1) / chunks
         bytes.withUnsafeBufferPointer { weights in
-            blockSums.withUnsafeBufferPointer { sums in
-                Parallel.forEach(chunks) { chunk in
-                    let begin = Int32(chunk * perChunk), end = Int32(min(rows, (chunk + 1) * perChunk))
-                    guard begin < end else { return }
-                    switch format {
-                    case .q4_1:
-                        quant_q4_1_rows(
-                            weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), sums.baseAddress!, y, Int32(rows), begin, end)
-                    case .q8_0:
-                        quant_q8_0_rows(weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), y, Int32(rows), begin, end)
-                    }
+            Parallel.forEach(chunks) { chunk in
+                let begin = Int32(chunk * perChunk), end = Int32(min(rows, (chunk + 1) * perChunk))
+                guard begin < end else { return }
+                switch format {
+                case .q4_1:
+                    quant_q4_1_rows(weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), y, Int32(rows), begin, end)
+                case .q8_0:
+                    quant_q8_0_rows(weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), y, Int32(rows), begin, end)
                 }
             }
         }
