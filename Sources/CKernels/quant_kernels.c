@@ -69,6 +69,11 @@ static void q8_0_rows_portable(ROWS_ARGS) { rows_portable(q8_0_decode_portable, 
 
 #if defined(__x86_64__)
 
+// Weights stream from memory once per step; the hardware prefetcher alone leaves the batched
+// tiles waiting on it (measured on a 30-layer Q4_1 model, 8 vectors, 2 threads: 15.1 → 14.0 ms
+// a step with prefetching 16 blocks ahead; 1 vector unchanged).
+enum { PREFETCH_BLOCKS = 16 };
+
 // MARK: - AVX2 + FMA: a block is four 8-lane vectors
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -105,7 +110,9 @@ AVX2 static inline __attribute__((always_inline)) void tile_avx2(decode_avx2 dec
     for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         __m256 w[4];
-        decode(row + (size_t)b * block_bytes, w);
+        const uint8_t *block = row + (size_t)b * block_bytes;
+        _mm_prefetch((const char *)(block + PREFETCH_BLOCKS * block_bytes), _MM_HINT_T0);
+        decode(block, w);
         for (int i = 0; i < n; i++) {
             const float *xb = x + (size_t)i * columns + b * 32;
             for (int j = 0; j < 4; j++) acc[i] = _mm256_fmadd_ps(w[j], _mm256_loadu_ps(xb + 8 * j), acc[i]);
@@ -164,7 +171,11 @@ AVX512 static inline __attribute__((always_inline)) void tile_avx512(decode_avx5
         for (int i = 0; i < n; i++) acc[r][i] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         __m512 w[2][2];
-        for (int r = 0; r < R; r++) decode(row + (size_t)r * row_bytes + (size_t)b * block_bytes, w[r]);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *block = row + (size_t)r * row_bytes + (size_t)b * block_bytes;
+            _mm_prefetch((const char *)(block + PREFETCH_BLOCKS * block_bytes), _MM_HINT_T0);
+            decode(block, w[r]);
+        }
         for (int i = 0; i < n; i++) {
             const float *xb = x + (size_t)i * columns + b * 32;
             const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
