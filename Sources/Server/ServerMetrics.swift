@@ -21,31 +21,38 @@ final class ServerMetrics: Sendable {
         let latencyBuckets: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
                                           .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)]
         timeToFirstToken = registry.makeDurationHistogram(
-            name: "lora_time_to_first_token_seconds", buckets: latencyBuckets, help: "Time from a request's arrival to its first generated text")
+            descriptor: Self.name("time_to_first_token", "seconds", "Time from a request's arrival to its first generated text"), buckets: latencyBuckets)
         interTokenLatency = registry.makeDurationHistogram(
-            name: "lora_inter_token_latency_seconds", buckets: latencyBuckets, help: "Time between consecutive pieces of generated text")
+            descriptor: Self.name("inter_token_latency", "seconds", "Time between consecutive pieces of generated text"), buckets: latencyBuckets)
         batchSize = registry.makeValueHistogram(
-            name: "lora_batch_size", buckets: [1, 2, 3, 4, 6, 8, 12, 16, 32], help: "Rows per batched decode step")
-        queueDepth = registry.makeGauge(name: "lora_queue_depth", help: "Requests waiting for a batch slot")
-        running = registry.makeGauge(name: "lora_running_requests", help: "Requests in the batch")
-        cacheBytes = registry.makeGauge(name: "lora_adapter_cache_bytes", help: "Bytes of adapters held in memory")
-        cacheLoaded = registry.makeGauge(name: "lora_adapter_cache_adapters", help: "Adapters held in memory")
+            descriptor: Self.name("batch_size", "", "Rows per batched decode step"), buckets: [1, 2, 3, 4, 6, 8, 12, 16, 32])
+        queueDepth = registry.makeGauge(descriptor: Self.name("queue_depth", "", "Requests waiting for a batch slot"))
+        running = registry.makeGauge(descriptor: Self.name("running", "requests", "Requests in the batch"))
+        cacheBytes = registry.makeGauge(descriptor: Self.name("adapter_cache", "bytes", "Bytes of adapters held in memory"))
+        cacheLoaded = registry.makeGauge(descriptor: Self.name("adapter_cache", "adapters", "Adapters held in memory"))
         cacheCounters = (
-            registry.makeCounter(name: "lora_adapter_cache_hits_total", help: "Adapter lookups served from memory"),
-            registry.makeCounter(name: "lora_adapter_cache_misses_total", help: "Adapter lookups that read files"),
-            registry.makeCounter(name: "lora_adapter_cache_evictions_total", help: "Adapters dropped from memory")
+            registry.makeCounter(descriptor: Self.name("adapter_cache_hits", "total", "Adapter lookups served from memory")),
+            registry.makeCounter(descriptor: Self.name("adapter_cache_misses", "total", "Adapter lookups that read files")),
+            registry.makeCounter(descriptor: Self.name("adapter_cache_evictions", "total", "Adapters dropped from memory"))
         )
     }
 
     func request(status: Int, model: String) {
         registry.makeCounter(
-            name: "lora_requests_total", labels: [("status", String(status)), ("model", model)], help: "Requests by HTTP status and model"
+            descriptor: Self.name("requests", "total", "Requests by HTTP status and model"), labels: [("status", String(status)), ("model", model)]
         ).increment()
     }
 
     func tokens(prompt: Int, generated: Int, model: String) {
-        registry.makeCounter(name: "lora_prompt_tokens_total", labels: [("model", model)], help: "Prompt tokens").increment(by: Int64(prompt))
-        registry.makeCounter(name: "lora_generated_tokens_total", labels: [("model", model)], help: "Generated tokens").increment(by: Int64(generated))
+        registry.makeCounter(descriptor: Self.name("prompt_tokens", "total", "Prompt tokens"), labels: [("model", model)])
+            .increment(by: Int64(prompt))
+        registry.makeCounter(descriptor: Self.name("generated_tokens", "total", "Generated tokens"), labels: [("model", model)])
+            .increment(by: Int64(generated))
+    }
+
+    /// `lora_METRIC_UNIT` (an empty unit is left out).
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "lora", metricName: metric, unitName: unit, helpText: help)
     }
 
     func firstToken(after duration: Duration) { timeToFirstToken.record(duration) }
