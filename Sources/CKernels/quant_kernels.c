@@ -257,30 +257,32 @@ static int has_avx2(void) {
 
 // MARK: - Entry points
 
-void quant_q4_1_rows(ROWS_ARGS) {
+int quant_path_supported(int path) {
+    switch (path) {
+    case QUANT_PORTABLE: return 1;
 #if defined(__x86_64__)
-    if (has_avx512()) {
-        q4_1_rows_avx512(ROWS_PASS);
-        return;
-    }
-    if (has_avx2()) {
-        q4_1_rows_avx2(ROWS_PASS);
-        return;
-    }
+    case QUANT_AVX2: return has_avx2();
+    case QUANT_AVX512: return has_avx512();
 #endif
-    q4_1_rows_portable(ROWS_PASS);
+    default: return 0;
+    }
 }
 
-void quant_q8_0_rows(ROWS_ARGS) {
+int quant_best_path(void) {
+    return quant_path_supported(QUANT_AVX512) ? QUANT_AVX512 : quant_path_supported(QUANT_AVX2) ? QUANT_AVX2 : QUANT_PORTABLE;
+}
+
+void quant_rows(int path, int format, ROWS_ARGS) {
+    const int q8 = format == QUANT_Q8_0;
 #if defined(__x86_64__)
-    if (has_avx512()) {
-        q8_0_rows_avx512(ROWS_PASS);
+    if (path == QUANT_AVX512 && has_avx512()) {
+        (q8 ? q8_0_rows_avx512 : q4_1_rows_avx512)(ROWS_PASS);
         return;
     }
-    if (has_avx2()) {
-        q8_0_rows_avx2(ROWS_PASS);
+    if (path == QUANT_AVX2 && has_avx2()) {
+        (q8 ? q8_0_rows_avx2 : q4_1_rows_avx2)(ROWS_PASS);
         return;
     }
 #endif
-    q8_0_rows_portable(ROWS_PASS);
+    (q8 ? q8_0_rows_portable : q4_1_rows_portable)(ROWS_PASS);
 }

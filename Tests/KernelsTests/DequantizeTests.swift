@@ -68,8 +68,8 @@ struct QuantizedMatrixTests {
     }
 
     /// Every batch size takes its own tile shape (weight rows in pairs or alone, up to eight
-    /// vectors, slices of rows past eight): each row of a batch must equal that vector alone,
-    /// bit for bit, and the dequantized product up to summation order.
+    /// vectors, slices of rows past eight): on every path this CPU runs, each row of a batch must
+    /// equal that vector alone, bit for bit, and the dequantized product up to summation order.
     @Test(arguments: [QuantizedMatrix.Format.q4_1, .q8_0])
     func batchRowsEqualSoloRowsBitForBit(format: QuantizedMatrix.Format) {
         let rows = 37, columns = 96, blocks = rows * columns / 32
@@ -87,21 +87,27 @@ struct QuantizedMatrixTests {
             (format == .q4_1 ? Dequantize.q4_1 : Dequantize.q8_0)(source.baseAddress!, rows * columns, &dequantized)
         }
         let x = (0..<17 * columns).map { _ in rng.uniform(-1, 1) }
-        var solo = [Float](repeating: 0, count: 17 * rows)
-        for t in 0..<17 {
-            x.withUnsafeBufferPointer { x in
-                solo.withUnsafeMutableBufferPointer { solo in
-                    matrix.forward(x.baseAddress! + t * columns, solo.baseAddress! + t * rows)
+        let reference = MatMul.reference(x, dequantized, T: 17, K: columns, N: rows)
+        #expect(QuantizedMatrix.KernelPath.portable.isSupported)
+        for path in QuantizedMatrix.KernelPath.allCases where path.isSupported {
+            var solo = [Float](repeating: 0, count: 17 * rows)
+            for t in 0..<17 {
+                x.withUnsafeBufferPointer { x in
+                    solo.withUnsafeMutableBufferPointer { solo in
+                        matrix.forward(x.baseAddress! + t * columns, solo.baseAddress! + t * rows, path: path)
+                    }
                 }
             }
-        }
-        let reference = MatMul.reference(x, dequantized, T: 17, K: columns, N: rows)
-        for i in solo.indices { #expect(abs(solo[i] - reference[i]) < 1e-4 * max(1, abs(reference[i])), "element \(i)") }
-        for T in 1...17 {
-            var batch = [Float](repeating: 0, count: T * rows)
-            matrix.forward(x, &batch, T: T)
-            let differing = batch.indices.filter { batch[$0] != solo[$0] }
-            #expect(differing.isEmpty, "batch of \(T): \(differing.count) values differ from solo, first at \(differing.first ?? 0)")
+            for i in solo.indices {
+                #expect(abs(solo[i] - reference[i]) < 1e-4 * max(1, abs(reference[i])), "\(path) element \(i)")
+            }
+            for T in 1...17 {
+                var batch = [Float](repeating: 0, count: T * rows)
+                matrix.forward(x, &batch, T: T, path: path)
+                let differing = batch.indices.filter { batch[$0] != solo[$0] }
+                let equal = differing.isEmpty
+                #expect(equal, "\(path), batch of \(T): \(differing.count) values differ from solo, first at \(differing.first ?? 0)")
+            }
         }
     }
 }

@@ -15,12 +15,19 @@
 // vectors x: [x_count, columns]; y: [x_count, rows] (written, not accumulated). Every weight row
 // is read once for all vectors.
 
-// Q4_1 block: f16 d, f16 m, 16 bytes of nibbles (low nibbles: weights 0-15, high: 16-31).
-void quant_q4_1_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
-                     float *y, int rows, int row_begin, int row_end);
+// Formats. Q4_1 block: f16 d, f16 m, 16 bytes of nibbles (low nibbles: weights 0-15, high:
+// 16-31). Q8_0 block: f16 d, 32 signed bytes.
+enum { QUANT_Q4_1 = 0, QUANT_Q8_0 = 1 };
 
-// Q8_0 block: f16 d, 32 signed bytes.
-void quant_q8_0_rows(const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
-                     float *y, int rows, int row_begin, int row_end);
+// Code paths. Each computes every (weight row, vector) dot the same way whatever the batch, so a
+// batch's rows equal the vectors alone on any one path; paths differ from each other in
+// summation order. Tests run every path this CPU supports.
+enum { QUANT_PORTABLE = 0, QUANT_AVX2 = 1, QUANT_AVX512 = 2 };
+int quant_path_supported(int path);
+int quant_best_path(void);
+
+// An unsupported path runs the portable one.
+void quant_rows(int path, int format, const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
+                float *y, int rows, int row_begin, int row_end);
 
 #endif

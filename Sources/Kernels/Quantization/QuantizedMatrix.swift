@@ -11,6 +11,17 @@ public struct QuantizedMatrix: Sendable {
         var bytesPerBlock: Int { self == .q4_1 ? 20 : 34 }
     }
 
+    /// The kernels' instruction sets. Every path gives a batch's rows exactly the results of the
+    /// vectors alone; paths differ from each other in summation order.
+    public enum KernelPath: Int32, CaseIterable, Sendable {
+        case portable = 0, avx2 = 1, avx512 = 2
+
+        /// The fastest path this CPU runs (what `forward` uses unless told otherwise).
+        public static let best = KernelPath(rawValue: quant_best_path()) ?? .portable
+
+        public var isSupported: Bool { quant_path_supported(rawValue) != 0 }
+    }
+
     public let format: Format
     /// N (output features)
     public let rows: Int
@@ -30,8 +41,9 @@ public struct QuantizedMatrix: Sendable {
 
     /// y = x · Wᵀ for `T` activation rows, each computed exactly as if alone (the batch only
     /// shares the reading of the weights). x: [T, K]  y: [T, N]
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1) {
-        let rowBytes = rowBytes, columns = columns, rows = rows, format = format
+    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1, path: KernelPath = .best) {
+        let rowBytes = rowBytes, columns = columns, rows = rows
+        let format = Int32(format == .q4_1 ? QUANT_Q4_1 : QUANT_Q8_0)
         // Dispatching to threads costs microseconds; only large matrices are worth splitting.
         let chunks = rows * columns >= 1 << 18 ? 8 : 1
         let perChunk = (rows + chunks - 1) / chunks
@@ -39,12 +51,7 @@ public struct QuantizedMatrix: Sendable {
             Parallel.forEach(chunks) { chunk in
                 let begin = Int32(chunk * perChunk), end = Int32(min(rows, (chunk + 1) * perChunk))
                 guard begin < end else { return }
-                switch format {
-                case .q4_1:
-                    quant_q4_1_rows(weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), y, Int32(rows), begin, end)
-                case .q8_0:
-                    quant_q8_0_rows(weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), y, Int32(rows), begin, end)
-                }
+                quant_rows(path.rawValue, format, weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), y, Int32(rows), begin, end)
             }
         }
     }
