@@ -81,17 +81,37 @@ public enum Attention {
             Parallel.forEach(B * H) { task in
                 let b = task / H, h = task % H, kvHead = h / group
                 let qh = q + b * T * H * D + h * D, kh = k + b * T * Hkv * D + kvHead * D, vh = v + b * T * Hkv * D + kvHead * D
-                let p = probabilities + task * T * T
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, d32, scale, qh, qStride, kh, kvStride, 0, p, t32)
-                for t in 0..<T {
-                    let row = p + t * T
-                    Softmax.forward(row, count: t + 1)
-                    for s in (t + 1)..<T { row[s] = 0 }
+                let p = probabilities + task * T * T, oh = out + b * T * H * D + h * D
+                for block in causalBlocks(T) {
+                    let rows = Int32(block.rows.count), span = Int32(block.span), first = block.rows.lowerBound
+                    let pBlock = p + first * T
+                    // P[rows, 0..<span] = scale · Q_rows · K_spanᵀ, then a causal softmax per row
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, rows, span, d32, scale, qh + first * Int(qStride), qStride, kh, kvStride,
+                        0, pBlock, t32)
+                    for t in block.rows {
+                        let row = p + t * T
+                        Softmax.forward(row, count: t + 1)
+                        for s in (t + 1)..<block.span { row[s] = 0 }
+                    }
+                    // O_rows = P[rows, 0..<span] · V_span
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d32, span, 1, pBlock, t32, vh, kvStride, 0,
+                        oh + first * Int(qStride), qStride)
                 }
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, d32, t32, 1, p, t32, vh, kvStride, 0,
-                    out + b * T * H * D + h * D, qStride)
             }
+        }
+    }
+
+    /// Query rows of one sequence in blocks, each with the keys any of its rows can see
+    /// (`0..<span`): blocks skip the GEMM work above the causal diagonal that full T × T products
+    /// would spend on zeros (with T = 256 in blocks of 64, 5/8 of the work of the full products).
+    /// The probabilities right of a block's span are never written: callers pass them zeroed.
+    static func causalBlocks(_ T: Int) -> [(rows: Range<Int>, span: Int)] {
+        let size = 64
+        return stride(from: 0, to: T, by: size).map { start in
+            let end = min(T, start + size)
+            return (start..<end, end)
         }
     }
 
@@ -130,19 +150,26 @@ public enum Attention {
         let scale = 1 / Float(D).squareRoot()
         let qStride = Int32(H * D), kvStride = Int32(Hkv * D), t32 = Int32(T), d32 = Int32(D)
         let dO = dOut + h * D
-        // dV += Pᵀ · dO
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, d32, t32, 1, p, t32, dO, qStride, 1, dV + kvHead * D, kvStride)
-        // dP = dO · Vᵀ
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, d32, 1, dO, qStride, v + kvHead * D, kvStride, 0, scratch, t32)
-        // Softmax backward: dS = P ⊙ (dP − Σ_s P·dP), then the 1/√D of the scores.
-        for t in 0..<T {
-            let dRow = scratch + t * T
-            Softmax.backward(probabilities: p + t * T, dRow, count: t + 1, scale: scale)
-            (dRow + t + 1).update(repeating: 0, count: T - t - 1)
+        for block in causalBlocks(T) {
+            let rows = Int32(block.rows.count), span = Int32(block.span), first = block.rows.lowerBound
+            let pBlock = p + first * T, dSBlock = scratch + first * T
+            let dOBlock = dO + first * Int(qStride), qBlock = q + first * Int(qStride) + h * D
+            // dV[0..<span] += P[rows, 0..<span]ᵀ · dO_rows
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, span, d32, rows, 1, pBlock, t32, dOBlock, qStride, 1, dV + kvHead * D, kvStride)
+            // dP[rows, 0..<span] = dO_rows · V_spanᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, span, d32, 1, dOBlock, qStride, v + kvHead * D, kvStride, 0, dSBlock, t32)
+            // Softmax backward: dS = P ⊙ (dP − Σ_s P·dP), then the 1/√D of the scores.
+            for t in block.rows {
+                let dRow = scratch + t * T
+                Softmax.backward(probabilities: p + t * T, dRow, count: t + 1, scale: scale)
+                (dRow + t + 1).update(repeating: 0, count: block.span - t - 1)
+            }
+            // dQ_rows += dS[rows, 0..<span] · K_span;  dK[0..<span] += dS[rows, 0..<span]ᵀ · Q_rows
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d32, span, 1, dSBlock, t32, k + kvHead * D, kvStride, 1,
+                dQ + first * Int(qStride) + h * D, qStride)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, span, d32, rows, 1, dSBlock, t32, qBlock, qStride, 1, dK + kvHead * D, kvStride)
         }
-        // dQ += dS · K;  dK += dSᵀ · Q
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, k + kvHead * D, kvStride, 1, dQ + h * D, qStride)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, d32, t32, 1, scratch, t32, q + h * D, qStride, 1, dK + kvHead * D, kvStride)
     }
 
     /// Σ a[i]·b[i] in 16-wide lanes (a scalar loop would not vectorize: float addition is not

@@ -87,6 +87,31 @@ struct AttentionTests {
     }
 }
 
+extension AttentionTests {
+    /// The training path (B sequences, causal blocks of 64 queries) against the reference, with
+    /// T = 150: two full blocks and a partial one; the probabilities are zero above the diagonal.
+    @Test func sequencesPathMatchesReference() {
+        let B = 2, T = 150, H = 4, Hkv = 2, D = 8
+        var rng = SeededRandom(seed: 4)
+        let q = (0..<(B * T * H * D)).map { _ in rng.uniform(-1, 1) }
+        let k = (0..<(B * T * Hkv * D)).map { _ in rng.uniform(-1, 1) }
+        let v = (0..<(B * T * Hkv * D)).map { _ in rng.uniform(-1, 1) }
+        var out = [Float](repeating: 0, count: B * T * H * D), p = [Float](repeating: 0, count: B * H * T * T)
+        Attention.forward(sequences: q, k: k, v: v, out: &out, probabilities: &p, B: B, T: T, H: H, Hkv: Hkv, D: D)
+        for b in 0..<B {
+            let expected = Self.reference(
+                q: Array(q[(b * T * H * D)..<((b + 1) * T * H * D)]), k: Array(k[(b * T * Hkv * D)..<((b + 1) * T * Hkv * D)]),
+                v: Array(v[(b * T * Hkv * D)..<((b + 1) * T * Hkv * D)]), T: T, H: H, Hkv: Hkv, D: D)
+            let worst = expected.indices.map { abs(out[b * T * H * D + $0] - expected[$0]) }.max() ?? 0
+            #expect(worst < 1e-5, "sequence \(b): largest difference \(worst)")
+        }
+        let aboveDiagonal = (0..<(B * H)).flatMap { task in (0..<T).flatMap { t in ((t + 1)..<T).map { p[task * T * T + t * T + $0] } } }
+        #expect(aboveDiagonal.allSatisfy { $0 == 0 })
+        let rowSums = (0..<(B * H * T)).map { row in (0..<T).reduce(Float(0)) { $0 + p[row * T + $1] } }
+        #expect(rowSums.allSatisfy { abs($0 - 1) < 1e-5 })
+    }
+}
+
 struct NormTests {
     @Test func rmsNormMatchesDefinition() {
         let x: [Float] = [1, -2, 3, 0.5, 4, -1]
