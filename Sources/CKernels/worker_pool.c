@@ -18,7 +18,7 @@ enum { MAX_WORKERS = 63 };
 // inside a decode step and between steps, short enough not to matter to an idle process.
 static const int64_t SPIN_NANOSECONDS = 200 * 1000;
 // `next` while no loop is open: workers arriving late take no index.
-static const int64_t CLOSED = INT64_MAX / 2;
+#define CLOSED (INT64_MAX / 2)
 
 static struct {
     atomic_int owner;        // 1 while a caller runs a loop
@@ -41,7 +41,7 @@ static struct {
 } pool = {
     .threads = 0,
     .start_lock = PTHREAD_MUTEX_INITIALIZER,
-    .next = INT64_MAX / 2,
+    .next = CLOSED,
     .sleep_lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
 };

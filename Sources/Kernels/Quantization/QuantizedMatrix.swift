@@ -1,7 +1,7 @@
 import CKernels
 
-/// A weight matrix kept in its GGUF block format (HF `[out, in]` row order), used for
-/// single-token decoding: reading 0.6 (Q4_1) or 1.06 (Q8_0) bytes per weight instead of 4 is
+/// A weight matrix kept in its GGUF block format (HF `[out, in]` row order), used for decode
+/// steps and short prompts: reading 0.6 (Q4_1) or 1.06 (Q8_0) bytes per weight instead of 4 is
 /// what bounds decode speed. Dequantized in registers, so results equal the Float32 path up to
 /// summation order.
 public struct QuantizedMatrix: Sendable {
