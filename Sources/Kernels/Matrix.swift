@@ -32,3 +32,10 @@ public enum Memory {
         memory_keep_freed_pages()
     }
 }
+
+extension Array where Element == Float {
+    /// A buffer the caller overwrites completely before reading (no zero-fill pass).
+    public static func uninitialized(_ count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+}

@@ -178,31 +178,39 @@ extension LlamaModel {
             func linearBackward(
                 _ tensor: LayerTensor, dY: [Float], x: [Float], dX: inout [Float], inputGradient: Bool, first: Bool = false, K: Int, N out: Int
             ) {
-                if inputGradient { MatMul.backward(dY, layer[tensor], &dX, T: N, K: K, N: out, accumulate: !first) }
-                guard let pair = adapter[tensor], var g = grads[tensor], let u = act.lora.u[tensor.index] else { return }
-                // LowRank.backward adds dU·A into `target` when the input gradient is wanted.
-                func lowRank(input: [Float], target: inout [Float], gradient: inout LowRankPair) {
+                func base(accumulate: Bool) {
+                    if inputGradient { MatMul.backward(dY, layer[tensor], &dX, T: N, K: K, N: out, accumulate: accumulate) }
+                }
+                guard let pair = adapter[tensor], var g = grads[tensor], let u = act.lora.u[tensor.index] else {
+                    base(accumulate: !first)
+                    return
+                }
+                defer { grads[tensor] = g }
+                /// LoRA's dA, dB, and its dU·A term written into `target` (added when `accumulate`).
+                func lowRank(input: [Float], target: inout [Float], gradient: inout LowRankPair, accumulate: Bool) {
                     var dU = [Float](repeating: 0, count: N * pair.rank)
                     target.withUnsafeMutableBufferPointer { target in
                         LowRank.backward(
                             dY: dY, x: input, u: u, a: pair.a, b: pair.b, scale: pair.scale, dA: &gradient.a, dB: &gradient.b,
-                            dX: inputGradient ? target.baseAddress : nil, dU: &dU, T: N, K: K, N: out, R: pair.rank)
+                            dX: inputGradient ? target.baseAddress : nil, dU: &dU, T: N, K: K, N: out, R: pair.rank, accumulate: accumulate)
                     }
                 }
                 guard let mask = act.lora.masks[tensor.index] else {
-                    lowRank(input: x, target: &dX, gradient: &g)
-                    grads[tensor] = g
+                    // LoRA's term first: sgemm then adds the base term for free, where writing it
+                    // first would cost sgemm a pass zeroing dX and LoRA a pass adding into it.
+                    lowRank(input: x, target: &dX, gradient: &g, accumulate: !first)
+                    base(accumulate: true)
                     return
                 }
                 // Dropout: A saw x ⊙ mask, so its gradient flows back through the same mask.
+                base(accumulate: !first)
                 var input = x
                 for i in input.indices { input[i] *= mask[i] }
-                var dInput = [Float](repeating: 0, count: inputGradient ? N * K : 0)
-                lowRank(input: input, target: &dInput, gradient: &g)
+                var dInput = [Float].uninitialized(inputGradient ? N * K : 0)
+                lowRank(input: input, target: &dInput, gradient: &g, accumulate: false)
                 if inputGradient {
                     for i in dX.indices { dX[i] += dInput[i] * mask[i] }
                 }
-                grads[tensor] = g
             }
 
             // MLP block, from the layer output back to the residual after attention.

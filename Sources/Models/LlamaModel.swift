@@ -197,7 +197,12 @@ public final class LlamaModel: Sendable {
         T: Int, K: Int, N: Int, accumulate: Bool = false, quantized useQuantized: Bool, saved: TrainingActivations?, layerIndex: Int,
         lora: inout LoRAActivations
     ) {
-        if useQuantized, let quantized = layer.quantized(tensor) {
+        let quantized = useQuantized ? layer.quantized(tensor) : nil
+        func base(accumulate: Bool) {
+            guard let quantized else {
+                MatMul.forward(x, layer[tensor], &y, T: T, K: K, N: N, accumulate: accumulate)
+                return
+            }
             if accumulate {
                 var product = [Float](repeating: 0, count: T * N)
                 quantized.forward(x, &product, T: T)
@@ -205,12 +210,17 @@ public final class LlamaModel: Sendable {
             } else {
                 quantized.forward(x, &y, T: T)
             }
-        } else {
-            MatMul.forward(x, layer[tensor], &y, T: T, K: K, N: N, accumulate: accumulate)
         }
         switch adapters {
         case .shared(let shared):
-            guard let pair = shared?[layerIndex][tensor] else { return }
+            guard let pair = shared?[layerIndex][tensor] else {
+                base(accumulate: accumulate)
+                return
+            }
+            // With sgemm, LoRA's delta goes first: sgemm then adds the base product for free,
+            // where writing it first would cost sgemm a pass zeroing y and LoRA a pass adding into it.
+            let deltaFirst = quantized == nil && T > 1
+            if !deltaFirst { base(accumulate: accumulate) }
             var input = x
             if let dropout = saved?.dropout {
                 let mask = dropout.mask(layer: layerIndex, tensor: tensor, count: x.count)
@@ -218,9 +228,13 @@ public final class LlamaModel: Sendable {
                 lora.masks[tensor.index] = mask
             }
             var u = [Float](repeating: 0, count: T * pair.rank)
-            LowRank.forward(input, a: pair.a, b: pair.b, scale: pair.scale, u: &u, y: &y, T: T, K: K, N: N, R: pair.rank)
+            LowRank.forward(
+                input, a: pair.a, b: pair.b, scale: pair.scale, u: &u, y: &y, T: T, K: K, N: N, R: pair.rank,
+                accumulate: accumulate || !deltaFirst)
             lora.u[tensor.index] = u
+            if deltaFirst { base(accumulate: true) }
         case .perRow(let rows):
+            base(accumulate: accumulate)
             // Each row's delta is computed alone, exactly as a batch of one would compute it, so
             // the rows can run in parallel.
             let pairs = rows.map { $0?[layerIndex][tensor] }
@@ -247,11 +261,4 @@ enum ActiveAdapters {
     case shared([LayerAdapters]?)
     /// Row i is its own sequence with its own adapters (a mixed-adapter decode step).
     case perRow([[LayerAdapters]?])
-}
-
-extension Array where Element == Float {
-    /// A buffer the caller overwrites completely before reading (no zero-fill pass).
-    static func uninitialized(_ count: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-    }
 }

@@ -87,8 +87,10 @@ struct GradientTests {
         expectClose(nv, FiniteDifference.dot(dV, dv), "attention dV")
     }
 
-    @Test func lowRank() {
-        let T = 3, K = 12, N = 10, R = 2
+    /// T = 300: three row blocks of `LowRank.block`, the last one partial.
+    @Test(arguments: [3, 300])
+    func lowRank(T: Int) {
+        let K = 12, N = 10, R = 2
         let scale: Float = 1.5
         let x = FiniteDifference.random(T * K, seed: 20), a = FiniteDifference.random(R * K, seed: 21)
         let b = FiniteDifference.random(N * R, seed: 22), w = FiniteDifference.random(T * N, seed: 23)

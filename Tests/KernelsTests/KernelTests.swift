@@ -20,6 +20,70 @@ struct MatMulTests {
     }
 }
 
+struct LowRankTests {
+    /// Every product of the forward and backward against Double triple loops, over three row
+    /// blocks (the last one partial), writing and accumulating outputs, and adding gradients onto
+    /// what is already there (gradient accumulation). Running it twice gives the same bits.
+    @Test func blocksMatchTripleLoops() {
+        let T = 2 * LowRank.block + 37, K = 19, N = 13, R = 3
+        let scale: Float = 0.75
+        var rng = SeededRandom(seed: 7)
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in rng.uniform(-1, 1) } }
+        let x = random(T * K), a = random(R * K), b = random(N * R), dY = random(T * N)
+        let y0 = random(T * N), dX0 = random(T * K), dA0 = random(R * K), dB0 = random(N * R)
+
+        func sum(_ count: Int, _ term: (Int) -> Double) -> Double {
+            var total: Double = 0
+            for i in 0..<count { total += term(i) }
+            return total
+        }
+        // References in Double.
+        var u = [Double](repeating: 0, count: T * R), delta = [Double](repeating: 0, count: T * N)
+        var dU = [Double](repeating: 0, count: T * R)
+        for t in 0..<T {
+            for r in 0..<R { u[t * R + r] = sum(K) { Double(x[t * K + $0]) * Double(a[r * K + $0]) } }
+            for n in 0..<N { delta[t * N + n] = Double(scale) * sum(R) { u[t * R + $0] * Double(b[n * R + $0]) } }
+            for r in 0..<R { dU[t * R + r] = Double(scale) * sum(N) { Double(dY[t * N + $0]) * Double(b[$0 * R + r]) } }
+        }
+        func close(_ value: Float, _ expected: Double) -> Bool { abs(Double(value) - expected) <= 1e-4 * max(1, abs(expected)) }
+
+        for accumulate in [false, true] {
+            var uOut = [Float](repeating: 0, count: T * R), y = y0
+            LowRank.forward(x, a: a, b: b, scale: scale, u: &uOut, y: &y, T: T, K: K, N: N, R: R, accumulate: accumulate)
+            #expect(uOut.indices.allSatisfy { close(uOut[$0], u[$0]) })
+            #expect(y.indices.allSatisfy { close(y[$0], delta[$0] + (accumulate ? Double(y0[$0]) : 0)) }, "accumulate \(accumulate)")
+
+            func backward() -> (dA: [Float], dB: [Float], dX: [Float], dU: [Float]) {
+                var dA = dA0, dB = dB0, dX = dX0, dUOut = [Float](repeating: 0, count: T * R)
+                LowRank.backward(
+                    dY: dY, x: x, u: uOut, a: a, b: b, scale: scale, dA: &dA, dB: &dB, dX: &dX, dU: &dUOut, T: T, K: K, N: N, R: R,
+                    accumulate: accumulate)
+                return (dA, dB, dX, dUOut)
+            }
+            let g = backward()
+            #expect(g.dU.indices.allSatisfy { close(g.dU[$0], dU[$0]) })
+            for r in 0..<R {
+                for k in 0..<K {
+                    let expected = Double(dA0[r * K + k]) + sum(T) { dU[$0 * R + r] * Double(x[$0 * K + k]) }
+                    #expect(close(g.dA[r * K + k], expected), "dA[\(r), \(k)]")
+                }
+                for n in 0..<N {
+                    let expected = Double(dB0[n * R + r]) + Double(scale) * sum(T) { Double(dY[$0 * N + n]) * u[$0 * R + r] }
+                    #expect(close(g.dB[n * R + r], expected), "dB[\(n), \(r)]")
+                }
+            }
+            for t in 0..<T {
+                for k in 0..<K {
+                    let expected = (accumulate ? Double(dX0[t * K + k]) : 0) + sum(R) { dU[t * R + $0] * Double(a[$0 * K + k]) }
+                    #expect(close(g.dX[t * K + k], expected), "dX[\(t), \(k)]")
+                }
+            }
+            let again = backward()
+            #expect(again.dA == g.dA && again.dB == g.dB && again.dX == g.dX)
+        }
+    }
+}
+
 struct RoPETests {
     @Test func rotatesHalvesByPositionAngle() {
         let D = 8, heads = 2, T = 3
