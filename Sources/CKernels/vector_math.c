@@ -205,7 +205,7 @@ void vm_softmax_backward(const float *p, float *d, int count, float scale) {
     for (int i = 0; i < count; i++) d[i] = p[i] * (d[i] - shift) * scale;
 }
 
-// MARK: - LoRA delta of one row
+// MARK: - Rows of a decode step: LoRA delta, attention
 
 // Eight-lane partial sums, then lanes added in a fixed order: the same result on every call.
 static inline float dot_scalar8(const float *a, const float *b, int count) {
@@ -247,4 +247,53 @@ void vm_low_rank_row(const float *x, const float *a, const float *b, float scale
 #endif
     for (int r = 0; r < R; r++) u[r] = dot_scalar8(a + (size_t)r * K, x, K);
     for (int n = 0; n < N; n++) y[n] += scale * dot_scalar8(b + (size_t)n * R, u, R);
+}
+
+#if defined(__x86_64__)
+AVX2 static void scores_avx2(const float *q, const float *k, size_t stride, float *scores, int S, int D, float scale) {
+    for (int s = 0; s < S; s++) scores[s] = dot8_avx2(q, k + (size_t)s * stride, D) * scale;
+}
+
+// out[0..<D] = Σ_s p[s] · v[s·stride ..< +D], summed over s in order per element.
+AVX2 static void weighted_rows_avx2(const float *p, const float *v, size_t stride, float *out, int S, int D) {
+    int d = 0;
+    for (; d + 32 <= D; d += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int s = 0; s < S; s++) {
+            const float *row = v + (size_t)s * stride + d;
+            __m256 ps = _mm256_set1_ps(p[s]);
+            a0 = _mm256_fmadd_ps(ps, _mm256_loadu_ps(row), a0);
+            a1 = _mm256_fmadd_ps(ps, _mm256_loadu_ps(row + 8), a1);
+            a2 = _mm256_fmadd_ps(ps, _mm256_loadu_ps(row + 16), a2);
+            a3 = _mm256_fmadd_ps(ps, _mm256_loadu_ps(row + 24), a3);
+        }
+        _mm256_storeu_ps(out + d, a0);
+        _mm256_storeu_ps(out + d + 8, a1);
+        _mm256_storeu_ps(out + d + 16, a2);
+        _mm256_storeu_ps(out + d + 24, a3);
+    }
+    for (; d < D; d++) {
+        float sum = 0;
+        for (int s = 0; s < S; s++) sum = fmaf(p[s], v[(size_t)s * stride + d], sum);
+        out[d] = sum;
+    }
+}
+#endif
+
+void vm_attention_row(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D, float scale) {
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        scores_avx2(q, k, stride, scores, S, D, scale);
+        vm_softmax(scores, S);
+        weighted_rows_avx2(scores, v, stride, out, S, D);
+        return;
+    }
+#endif
+    for (int s = 0; s < S; s++) scores[s] = dot_scalar8(q, k + (size_t)s * stride, D) * scale;
+    vm_softmax(scores, S);
+    for (int d = 0; d < D; d++) {
+        float sum = 0;
+        for (int s = 0; s < S; s++) sum = fmaf(scores[s], v[(size_t)s * stride + d], sum);
+        out[d] = sum;
+    }
 }

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 
 /// Causal grouped-query attention over a key/value cache (scaled dot-product attention as in
@@ -53,17 +54,9 @@ public enum Attention {
         _ h: Int, q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, S: Int, H: Int, Hkv: Int, D: Int
     ) {
-        let kvHead = h / (H / Hkv), kvStride = Hkv * D
-        let scale = 1 / Float(D).squareRoot()
-        for s in 0..<S {
-            scores[s] = dot(q + h * D, kCache + s * kvStride + kvHead * D, D) * scale
-        }
-        Softmax.forward(scores, count: S)
-        let o = out + h * D
-        o.update(repeating: 0, count: D)
-        for s in 0..<S {
-            addScaled(vCache + s * kvStride + kvHead * D, scores[s], into: o, D)
-        }
+        let kvHead = h / (H / Hkv)
+        vm_attention_row(
+            q + h * D, kCache + kvHead * D, vCache + kvHead * D, Hkv * D, scores, out + h * D, Int32(S), Int32(D), 1 / Float(D).squareRoot())
     }
 
     /// B independent sequences of T tokens (training): causal attention within each, keeping
@@ -170,31 +163,5 @@ public enum Attention {
                 dQ + first * Int(qStride) + h * D, qStride)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, span, d32, rows, 1, dSBlock, t32, qBlock, qStride, 1, dK + kvHead * D, kvStride)
         }
-    }
-
-    /// Σ a[i]·b[i] in 16-wide lanes (a scalar loop would not vectorize: float addition is not
-    /// reassociated by the compiler).
-    @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var lanes = SIMD16<Float>()
-        var i = 0
-        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-        while i + 16 <= n {
-            lanes += ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
-                * rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
-            i += 16
-        }
-        var sum = lanes.sum()
-        while i < n {
-            sum += a[i] * b[i]
-            i += 1
-        }
-        return sum
-    }
-
-    /// out[i] += scale · x[i]
-    @inline(__always)
-    static func addScaled(_ x: UnsafePointer<Float>, _ scale: Float, into out: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { out[i] += scale * x[i] }
     }
 }

@@ -27,4 +27,9 @@ void vm_softmax_backward(const float *p, float *d, int count, float scale);
 // One row's LoRA delta without BLAS call overhead (decode: a row per call, hundreds of calls per
 // token): u = A·x (A: [R, K]), y += scale · B·u (B: [N, R]).
 void vm_low_rank_row(const float *x, const float *a, const float *b, float scale, float *u, float *y, int K, int N, int R);
+
+// One query row of one head against S cached keys and values (a decode step): scores = scale · K·q,
+// softmax over them, out = Σ_s scores[s] · V[s]. q, out: [D]; k, v: S rows, `stride` floats
+// apart; scores: [S]. Every row of a batch runs this same function, so rows equal their solo result.
+void vm_attention_row(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D, float scale);
 #endif
