@@ -44,8 +44,9 @@ public struct QuantizedMatrix: Sendable {
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1, path: KernelPath = .best) {
         let rowBytes = rowBytes, columns = columns, rows = rows
         let format = Int32(format == .q4_1 ? QUANT_Q4_1 : QUANT_Q8_0)
-        // Dispatching to threads costs microseconds; only large matrices are worth splitting.
-        let chunks = rows * columns >= 1 << 18 ? 8 : 1
+        // Dispatching to threads costs microseconds; only large products are worth splitting
+        // (with 8 rows a k/v projection is 8× the work of one row's and worth it).
+        let chunks = rows * columns * T >= 1 << 18 ? 8 : 1
         let perChunk = (rows + chunks - 1) / chunks
         bytes.withUnsafeBufferPointer { weights in
             Parallel.forEach(chunks) { chunk in
