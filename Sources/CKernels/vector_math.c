@@ -289,6 +289,11 @@ void vm_attention_row(const float *q, const float *k, const float *v, size_t str
         return;
     }
 #endif
+    vm_attention_row_portable(q, k, v, stride, scores, out, S, D, scale);
+}
+
+void vm_attention_row_portable(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D,
+                               float scale) {
     for (int s = 0; s < S; s++) scores[s] = dot_scalar8(q, k + (size_t)s * stride, D) * scale;
     vm_softmax(scores, S);
     for (int d = 0; d < D; d++) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import CKernels
 import Kernels
 
 struct MatMulTests {
@@ -147,6 +148,35 @@ struct AttentionTests {
                 q: Array(q[(t * H * D)..<((t + 1) * H * D)]), kCache: k, vCache: v, out: &row, scratch: &scratch,
                 T: 1, past: t, H: H, Hkv: Hkv, D: D)
             for i in 0..<(H * D) { #expect(abs(row[i] - expected[t * H * D + i]) < 1e-5) }
+        }
+    }
+}
+
+extension AttentionTests {
+    /// The decode kernel's AVX2 and portable paths against a Double reference, with head sizes
+    /// that exercise its 32-wide chunks, its 8-wide dot products and the scalar tails.
+    @Test(arguments: [(1, 8), (37, 40), (70, 64)])
+    func decodeRowKernelPathsMatchReference(shape: (S: Int, D: Int)) {
+        let (S, D) = shape
+        let stride = 3 * D
+        var rng = SeededRandom(seed: 11)
+        let q = (0..<D).map { _ in rng.uniform(-1, 1) }
+        let k = (0..<(S * stride)).map { _ in rng.uniform(-1, 1) }
+        let v = (0..<(S * stride)).map { _ in rng.uniform(-1, 1) }
+        let scale = 1 / Float(D).squareRoot()
+        var logits = (0..<S).map { s in (0..<D).reduce(0.0) { $0 + Double(q[$1]) * Double(k[s * stride + $1]) } * Double(scale) }
+        let maximum = logits.max()!
+        logits = logits.map { exp($0 - maximum) }
+        let total = logits.reduce(0, +)
+        let expected = (0..<D).map { d in (0..<S).reduce(0.0) { $0 + logits[$1] / total * Double(v[$1 * stride + d]) } }
+        for portable in [false, true] {
+            var scores = [Float](repeating: 0, count: S), out = [Float](repeating: 0, count: D)
+            if portable {
+                vm_attention_row_portable(q, k, v, stride, &scores, &out, Int32(S), Int32(D), scale)
+            } else {
+                vm_attention_row(q, k, v, stride, &scores, &out, Int32(S), Int32(D), scale)
+            }
+            for d in 0..<D { #expect(abs(Double(out[d]) - expected[d]) < 1e-5, "portable \(portable), d \(d)") }
         }
     }
 }

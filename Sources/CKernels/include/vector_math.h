@@ -32,4 +32,8 @@ void vm_low_rank_row(const float *x, const float *a, const float *b, float scale
 // softmax over them, out = Σ_s scores[s] · V[s]. q, out: [D]; k, v: S rows, `stride` floats
 // apart; scores: [S]. Every row of a batch runs this same function, so rows equal their solo result.
 void vm_attention_row(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D, float scale);
+// The same without AVX2, which `vm_attention_row` falls back to; exported so tests cover it on
+// machines that have AVX2.
+void vm_attention_row_portable(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D,
+                               float scale);
 #endif
