@@ -4,11 +4,12 @@ import CKernels
 /// The LoRA path of one adapted projection: y += scale · (x · Aᵀ) · Bᵀ, as PEFT's
 /// `lora_B(lora_A(dropout(x))) * scaling`. A and B are the only trained parameters.
 ///
-/// With rank R = 8 every product here is thin, and OpenBLAS's own threads gain nothing on thin
-/// products while their hand-offs cost a lot: measured in C on a training step's 420 forward
-/// calls, 0.087 s single-threaded against 0.236 s with 2 OpenBLAS threads (backward's 840 calls:
-/// 0.20 s against 0.49 s). So the rows are split into blocks across our threads, each block's
-/// products single-threaded.
+/// With rank R = 8 every product here is thin, and handing each one to OpenBLAS's threads costs
+/// more than it saves — on this project's shared hosts at times 0.5 ms a call (in C, a training
+/// step's 420 forward calls took 0.087 s single-threaded against 0.236 s on 2 OpenBLAS threads,
+/// its 840 backward calls 0.20 s against 0.49 s). So the rows are split into blocks across our
+/// own threads, each block's products single-threaded: LoRA's share of a training step fell from
+/// 0.34 to 0.20 s in fast minutes and from 0.87 to 0.26–0.39 s in slow ones.
 public enum LowRank {
     /// Rows per block. The backward sums each block's dA/dB partial and adds the partials in
     /// block order, so the gradients do not depend on the number of threads.
