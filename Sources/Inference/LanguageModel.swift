@@ -25,8 +25,9 @@ public struct LanguageModel: Sendable {
         stopIds = stops
     }
 
-    /// Loads a `.gguf` file or a Hugging Face model folder.
-    public static func load(path: String) throws -> LanguageModel {
+    /// Loads a `.gguf` file or a Hugging Face model folder. `decoding: false` is for processes
+    /// that only train: the GGUF's quantized blocks, which only decoding reads, are not kept.
+    public static func load(path: String, decoding: Bool = true) throws -> LanguageModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FormatError.fileNotFound(path: path)
@@ -35,7 +36,7 @@ public struct LanguageModel: Sendable {
         let gguf = try GGUFFile(path: path)
         let tokenizer = try BPETokenizer(gguf: gguf)
         let template = try gguf.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(jinja: $0, source: path) }
-        let model = LlamaModel(weights: try LlamaWeights(gguf: gguf))
+        let model = LlamaModel(weights: try LlamaWeights(gguf: gguf, keepQuantized: decoding))
         try checkVocabulary(model, tokenizer, path)
         return LanguageModel(model: model, tokenizer: tokenizer, chatTemplate: template, source: path)
     }

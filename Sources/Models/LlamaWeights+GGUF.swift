@@ -3,8 +3,10 @@ import Kernels
 
 extension LlamaWeights {
     /// Loads a llama.cpp GGUF model, dequantizing every tensor to Float32 and restoring HF row
-    /// order for q/k (see `QKRowOrder`).
-    public convenience init(gguf: GGUFFile) throws {
+    /// order for q/k (see `QKRowOrder`). `keepQuantized`: also keep a copy of the Q4_1/Q8_0
+    /// blocks for the decode kernels; a process that only trains passes false and saves their
+    /// memory (96 MB for SmolLM2), since training and `loss` read the Float32 weights alone.
+    public convenience init(gguf: GGUFFile, keepQuantized: Bool = true) throws {
         let config = try LlamaConfig(gguf: gguf)
         let path = gguf.path
         var byName: [String: GGUFTensorInfo] = [:]
@@ -26,7 +28,7 @@ extension LlamaWeights {
         let layers = weights.layers.enumerated().map { index, layer in
             LayerWeights(
                 layer.tensors,
-                quantized: LayerTensor.allCases.map { tensor in
+                quantized: !keepQuantized ? [] : LayerTensor.allCases.map { tensor in
                     byName[tensor.ggufName(layer: index)].flatMap { info in
                         Self.quantized(gguf, info, qkHeads: tensor == .q ? config.numAttentionHeads : tensor == .k ? config.numKeyValueHeads : nil)
                     }
@@ -36,7 +38,7 @@ extension LlamaWeights {
         self.init(
             config: config, tokenEmbedding: weights.tokenEmbedding, layers: layers,
             outputNorm: weights.outputNorm, output: weights.output,
-            quantizedHead: head.flatMap { Self.quantized(gguf, $0, qkHeads: nil) })
+            quantizedHead: keepQuantized ? head.flatMap { Self.quantized(gguf, $0, qkHeads: nil) } : nil)
     }
 
     /// A copy of a Q4_1 or Q8_0 matrix's blocks for the decode kernels (nil for other types),

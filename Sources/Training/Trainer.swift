@@ -20,6 +20,7 @@ public final class Trainer {
     private var secondMoment: [LayerAdapters]
     private var step = 0
     private var report: TrainingReport
+    private let scratch = TrainingScratch()
 
     public init(
         model: LlamaModel, adapter: LoRAAdapter, train: [Example], valid: [Example]?, options: TrainingOptions, padId: Int,
@@ -63,7 +64,7 @@ public final class Trainer {
                 let loss = try model.lossAndGradients(
                     batch, adapters: adapter.layers, gradients: &gradients, gradientScale: 1 / Float(max(scored, 1)),
                     dropout: adapter.config.dropout, seed: options.seed &+ UInt64(step * 1000 + micro),
-                    checkpointing: options.gradientCheckpointing)
+                    checkpointing: options.gradientCheckpointing, scratch: scratch)
                 windowLoss += loss
                 windowTokens += batch.tokens.count
             }
@@ -120,7 +121,7 @@ public final class Trainer {
         if options.validationBatches > 0 { batches = Array(batches.prefix(options.validationBatches)) }
         var total = 0.0, count = 0
         for batch in batches {
-            total += try model.loss(batch, adapters: adapter.layers)
+            total += try model.loss(batch, adapters: adapter.layers, scratch: scratch)
             count += batch.scoredCount
         }
         let loss = total / Double(max(count, 1))

@@ -48,6 +48,20 @@ struct LogitsFixtureTests {
         #expect(worst.value < Tolerance.logits, "last row: max |Δ| \(worst.value) at id \(worst.index)")
     }
 
+    /// A training-only load keeps no quantized blocks, scores a batch bit for bit as the full
+    /// load does (training reads the Float32 weights alone), and still decodes from Float32.
+    @Test func trainingOnlyLoadScoresTheSame() throws {
+        let model = try SharedModel.model.get()
+        let trainingOnly = LlamaModel(weights: try LlamaWeights(gguf: GGUFFile(path: Fixtures.modelPath), keepQuantized: false))
+        #expect(trainingOnly.weights.quantizedHead == nil && model.weights.quantizedHead != nil)
+        #expect(trainingOnly.weights.layers.allSatisfy { layer in LayerTensor.allCases.allSatisfy { layer.quantized($0) == nil } })
+        let ids = try #require(try Fixtures.jsonLines("chat.jsonl").first?["ids"] as? [Int])
+        let batch = TrainingBatch(inputIds: [ids], labels: [ids])
+        #expect(try trainingOnly.loss(batch, adapters: nil) == (try model.loss(batch, adapters: nil)))
+        let logits = try trainingOnly.forward(ids, cache: KVCache(config: model.config, capacity: ids.count))
+        #expect(abs(logits[504] - 25.325) < Tolerance.logits && logits.indices.max { logits[$0] < logits[$1] } == 504)
+    }
+
     @Test func capitalOfFranceFigures() throws {
         let model = try SharedModel.model.get()
         let chat = try #require(try Fixtures.jsonLines("chat.jsonl").first?["ids"] as? [Int])

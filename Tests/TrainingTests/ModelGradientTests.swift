@@ -64,6 +64,40 @@ struct ModelGradientTests {
         #expect(plain == checkpointed)
     }
 
+    /// 600 scored rows go through the head in two chunks (512 + 88): loss and gradients equal
+    /// the sums over each sequence alone (one partial chunk each), and a scratch reused after a
+    /// smaller batch gives what a fresh one gives.
+    @Test func headChunksAndScratchReuseMatchSequencesAlone() throws {
+        let model = LlamaModel(weights: TinyLlama.random(seed: 50))
+        var adapter = LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: LayerTensor.projections), for: model.config, seed: 51)
+        adapter.layers = Self.unflatten(FiniteDifference.random(Self.flatten(adapter.layers).count, seed: 52, range: 0.3), like: adapter.layers)
+        var random = SeededRandom(seed: 53)
+        let sequences = (0..<10).map { _ in (0..<61).map { _ in Int(random.nextDouble() * 64) } }
+        let batch = TrainingBatch(inputIds: sequences, labels: sequences)
+        #expect(batch.scoredCount == 600 && batch.scoredCount > LlamaModel.headChunk)
+
+        let scratch = TrainingScratch()
+        var small = adapter.layers.map { $0.zeros() }
+        _ = try model.lossAndGradients(
+            TrainingBatch(inputIds: [sequences[0]], labels: [sequences[0]]), adapters: adapter.layers, gradients: &small,
+            gradientScale: 0.01, scratch: scratch)
+        var reused = adapter.layers.map { $0.zeros() }, fresh = reused, alone = reused
+        let reusedLoss = try model.lossAndGradients(batch, adapters: adapter.layers, gradients: &reused, gradientScale: 0.01, scratch: scratch)
+        let freshLoss = try model.lossAndGradients(batch, adapters: adapter.layers, gradients: &fresh, gradientScale: 0.01)
+        #expect(reusedLoss == freshLoss && reused == fresh)
+
+        var aloneLoss = 0.0
+        for sequence in sequences {
+            aloneLoss += try model.lossAndGradients(
+                TrainingBatch(inputIds: [sequence], labels: [sequence]), adapters: adapter.layers, gradients: &alone, gradientScale: 0.01)
+        }
+        #expect(abs(freshLoss - aloneLoss) / aloneLoss < 1e-6, "loss \(freshLoss) vs \(aloneLoss) summed over sequences")
+        let (together, separately) = (Self.flatten(fresh), Self.flatten(alone))
+        let difference = zip(together, separately).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
+        let norm = separately.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+        #expect(norm > 0 && difference / norm < 1e-5, "gradients differ by \(difference / norm) relative")
+    }
+
     @Test func dropoutZeroEqualsNoDropoutAndDropoutChangesTheLoss() throws {
         let model = LlamaModel(weights: TinyLlama.random(seed: 44))
         var adapter = LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: [.q, .v]), for: model.config, seed: 45)

@@ -61,7 +61,7 @@ struct TrainCommand: ParsableCommand {
     private var adapterName: String? { name ?? out.map { URL(fileURLWithPath: $0).lastPathComponent } }
 
     func run() throws {
-        let languageModel = try modelOptions.load()
+        let languageModel = try modelOptions.load(decoding: false)
         let model = languageModel.model
         let options = training.options
         let checkpoint = try resume.map { try Checkpoint.load(from: $0, for: model.config) }

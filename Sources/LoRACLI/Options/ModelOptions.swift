@@ -21,13 +21,13 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the model, with a hint to run the set-up when the default model is absent.
-    func load() throws -> LanguageModel {
+    func load(decoding: Bool = true) throws -> LanguageModel {
         BLAS.setThreadCount(threads)
         Parallel.setThreadCount(threads)
         let path = resolvedPath
         if model == nil, !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("the default model \(path) is missing: run scripts/setup first, or pass --model")
         }
-        return try LanguageModel.load(path: path)
+        return try LanguageModel.load(path: path, decoding: decoding)
     }
 }
