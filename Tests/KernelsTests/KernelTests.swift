@@ -25,6 +25,26 @@ struct LowRankTests {
     /// Every product of the forward and backward against Double triple loops, over three row
     /// blocks (the last one partial), writing and accumulating outputs, and adding gradients onto
     /// what is already there (gradient accumulation). Running it twice gives the same bits.
+    /// The decoding row (T = 1) against Double loops: the eight-rows-at-a-time paths for u and
+    /// y with a tail of outputs (K = 32, N = 21, R = 8), two chunks of rank (R = 16), and the
+    /// one-at-a-time fallback (K = 19, R = 3). y is added to.
+    @Test(arguments: [(32, 21, 8), (40, 16, 16), (19, 13, 3)])
+    func decodeRowMatchesTripleLoops(shape: (K: Int, N: Int, R: Int)) {
+        let (K, N, R) = shape
+        var rng = SeededRandom(seed: UInt64(K * N * R))
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in rng.uniform(-1, 1) } }
+        let x = random(K), a = random(R * K), b = random(N * R), y0 = random(N)
+        let scale: Float = 0.75
+        var u = [Float](repeating: 0, count: R), y = y0
+        LowRank.forward(x, a: a, b: b, scale: scale, u: &u, y: &y, T: 1, K: K, N: N, R: R)
+        let uExpected = (0..<R).map { r in (0..<K).reduce(0.0) { $0 + Double(x[$1]) * Double(a[r * K + $1]) } }
+        for r in 0..<R { #expect(abs(Double(u[r]) - uExpected[r]) <= 1e-5 * max(1, abs(uExpected[r])), "u[\(r)]") }
+        for n in 0..<N {
+            let expected = Double(y0[n]) + Double(scale) * (0..<R).reduce(0.0) { $0 + uExpected[$1] * Double(b[n * R + $1]) }
+            #expect(abs(Double(y[n]) - expected) <= 1e-5 * max(1, abs(expected)), "y[\(n)]")
+        }
+    }
+
     @Test func blocksMatchTripleLoops() {
         let T = 2 * LowRank.block + 37, K = 19, N = 13, R = 3
         let scale: Float = 0.75
