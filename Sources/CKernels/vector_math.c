@@ -244,36 +244,31 @@ AVX2 static inline __m256 reduce8_avx2(const __m256 p[8]) {
     return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// u = A·x, then y += scale · B·u. Eight rows of A (or B) at a time: eight independent
-// accumulators instead of one dependency chain, and one reduction for eight sums instead of
-// eight horizontal ones. Each sum is the one dot8_avx2 gives, in the same order.
+// The dot products of eight consecutive rows (`stride` apart) with v, count a multiple of 8:
+// eight independent accumulators instead of one dependency chain, one reduction for all eight.
+AVX2 static inline __m256 dots8_avx2(const float *rows, size_t stride, const float *v, int count) {
+    __m256 acc[8];
+    for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+    for (int k = 0; k < count; k += 8) {
+        __m256 vs = _mm256_loadu_ps(v + k);
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(rows + j * stride + k), vs, acc[j]);
+    }
+    return reduce8_avx2(acc);
+}
+
+// u = A·x, then y += scale · B·u, eight rows of A (or B) at a time. Each sum is the one
+// dot8_avx2 gives, in the same order.
 AVX2 static void low_rank_row_avx2(const float *x, const float *a, const float *b, float scale, float *u, float *y, int K, int N, int R) {
     int r = 0;
-    if (K % 8 == 0) {
-        for (; r + 8 <= R; r += 8) {
-            __m256 acc[8];
-            for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-            for (int k = 0; k < K; k += 8) {
-                __m256 xs = _mm256_loadu_ps(x + k);
-                for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (size_t)(r + j) * K + k), xs, acc[j]);
-            }
-            _mm256_storeu_ps(u + r, reduce8_avx2(acc));
-        }
-    }
+    if (K % 8 == 0)
+        for (; r + 8 <= R; r += 8) _mm256_storeu_ps(u + r, dots8_avx2(a + (size_t)r * K, K, x, K));
     for (; r < R; r++) u[r] = dot8_avx2(a + (size_t)r * K, x, K);
 
     int n = 0;
     if (R % 8 == 0) {
         __m256 scales = _mm256_set1_ps(scale);
-        for (; n + 8 <= N; n += 8) {
-            __m256 acc[8];
-            for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-            for (int k = 0; k < R; k += 8) {
-                __m256 us = _mm256_loadu_ps(u + k);
-                for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(b + (size_t)(n + j) * R + k), us, acc[j]);
-            }
-            _mm256_storeu_ps(y + n, _mm256_fmadd_ps(scales, reduce8_avx2(acc), _mm256_loadu_ps(y + n)));
-        }
+        for (; n + 8 <= N; n += 8)
+            _mm256_storeu_ps(y + n, _mm256_fmadd_ps(scales, dots8_avx2(b + (size_t)n * R, R, u, R), _mm256_loadu_ps(y + n)));
     }
     for (; n < N; n++) y[n] = fmaf(scale, dot8_avx2(b + (size_t)n * R, u, R), y[n]);
 }
