@@ -40,8 +40,9 @@ public struct Evaluator: Sendable {
             examples: encoded.examples, batchSize: batchSize, seed: 0, padId: try languageModel.endOfTextId(), shuffle: false
         ).sequentialBatches()
         var total = 0.0, scored = 0
+        let scratch = TrainingScratch()
         for (index, batch) in batches.enumerated() {
-            total += try languageModel.model.loss(batch, adapters: adapters)
+            total += try languageModel.model.loss(batch, adapters: adapters, scratch: scratch)
             scored += batch.scoredCount
             onProgress(.loss(done: index + 1, total: batches.count))
         }

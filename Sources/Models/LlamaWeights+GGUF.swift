@@ -28,11 +28,11 @@ extension LlamaWeights {
         let layers = weights.layers.enumerated().map { index, layer in
             LayerWeights(
                 layer.tensors,
-                quantized: !keepQuantized ? [] : LayerTensor.allCases.map { tensor in
+                quantized: keepQuantized ? LayerTensor.allCases.map { tensor in
                     byName[tensor.ggufName(layer: index)].flatMap { info in
                         Self.quantized(gguf, info, qkHeads: tensor == .q ? config.numAttentionHeads : tensor == .k ? config.numKeyValueHeads : nil)
                     }
-                })
+                } : [])
         }
         let head = byName[GlobalTensor.output.ggufName] ?? byName[GlobalTensor.tokenEmbedding.ggufName]
         self.init(
