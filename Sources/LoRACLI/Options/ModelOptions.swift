@@ -22,6 +22,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the model, with a hint to run the set-up when the default model is absent.
     func load(decoding: Bool = true) throws -> LanguageModel {
+        BLAS.sleepIdleThreadsPromptly()
         BLAS.setThreadCount(threads)
         Parallel.setThreadCount(threads)
         let path = resolvedPath
