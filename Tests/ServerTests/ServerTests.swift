@@ -116,7 +116,7 @@ struct ServerTests {
         var text: String, chunks: [[String: Any]], done: Bool, status: Int
     }
 
-    static func streamedNow(_ client: LoopbackClient, _ body: String) throws -> Streamed {
+    static func streamedNow(_ client: LoopbackClient, _ body: String, onText: (String) -> Void = { _ in }) throws -> Streamed {
         var text = "", chunks: [[String: Any]] = [], done = false
         let status = try client.stream("/v1/chat/completions", json: body) { data in
             if data == "[DONE]" { done = true; return true }
@@ -124,6 +124,7 @@ struct ServerTests {
             chunks.append(chunk)
             if let delta = (chunk["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any], let piece = delta["content"] as? String {
                 text += piece
+                onText(piece)
             }
             return true
         }
@@ -288,8 +289,18 @@ struct ServerTests {
         #expect(Self.content(try await single.client.offPost("/v1/chat/completions", json: Self.chatBody("smol", Self.question))) == "The capital of France is Paris.")
 
         // Batch of 1 busy, queue of 1 full: the next request gets 429 with Retry-After.
-        let busy = Task { try await Self.streamed(singleClient, Self.chatBody("smol", "Write a long story about a dog.", maxTokens: 200, stream: true)).done }
-        while single.server.engine.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        // Waits for the busy request's first text: the stream's opening role chunk (empty
+        // content) is sent on submission, and `running` may still count the previous request, whose response
+        // reaches the client before the engine thread next updates it.
+        let busyDecoding = Mutex(false)
+        let busy = Task {
+            try await offPool {
+                try Self.streamedNow(singleClient, Self.chatBody("smol", "Write a long story about a dog.", maxTokens: 200, stream: true)) { piece in
+                    if !piece.isEmpty { busyDecoding.withLock { $0 = true } }
+                }.done
+            }
+        }
+        while !busyDecoding.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
         let queued = Task { try await singleClient.offPost("/v1/chat/completions", json: Self.chatBody("smol", Self.question, maxTokens: 4)).status }
         while single.server.engine.load.waiting == 0 { try await Task.sleep(for: .milliseconds(10)) }
         let rejected = try await single.client.offPost("/v1/chat/completions", json: Self.chatBody("smol", Self.question))
