@@ -286,55 +286,77 @@ void vm_low_rank_row(const float *x, const float *a, const float *b, float scale
 }
 
 #if defined(__x86_64__)
-AVX2 static void scores_avx2(const float *q, const float *k, size_t stride, float *scores, int S, int D, float scale) {
-    for (int s = 0; s < S; s++) scores[s] = dot8_avx2(q, k + (size_t)s * stride, D) * scale;
-}
-
-// out[0..<D] = Σ_s p[s] · v[s·stride ..< +D], summed over s in order per element.
-AVX2 static void weighted_rows_avx2(const float *p, const float *v, size_t stride, float *out, int S, int D) {
+// out_j[0..<D] = Σ_s p_j[s] · v[s·stride ..< +D] for `n` (≤ 3, a constant at every call) heads
+// j, p_j = p + j·S and out_j = out + j·D: each value row is loaded once for the heads sharing
+// it, and each element is still summed over s in order, so a head's result does not depend on n.
+AVX2 static inline __attribute__((always_inline)) void weighted_rows_avx2(const float *p, const float *v, size_t stride, float *out, int S,
+                                                                           int D, const int n) {
     int d = 0;
     for (; d + 32 <= D; d += 32) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 acc[3][4];
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < 4; c++) acc[j][c] = _mm256_setzero_ps();
         for (int s = 0; s < S; s++) {
             const float *row = v + (size_t)s * stride + d;
-            __m256 ps = _mm256_set1_ps(p[s]);
-            a0 = _mm256_fmadd_ps(ps, _mm256_loadu_ps(row), a0);
-            a1 = _mm256_fmadd_ps(ps, _mm256_loadu_ps(row + 8), a1);
-            a2 = _mm256_fmadd_ps(ps, _mm256_loadu_ps(row + 16), a2);
-            a3 = _mm256_fmadd_ps(ps, _mm256_loadu_ps(row + 24), a3);
+            const __m256 rows[4] = {_mm256_loadu_ps(row), _mm256_loadu_ps(row + 8), _mm256_loadu_ps(row + 16), _mm256_loadu_ps(row + 24)};
+            for (int j = 0; j < n; j++) {
+                const __m256 ps = _mm256_set1_ps(p[j * S + s]);
+                for (int c = 0; c < 4; c++) acc[j][c] = _mm256_fmadd_ps(ps, rows[c], acc[j][c]);
+            }
         }
-        _mm256_storeu_ps(out + d, a0);
-        _mm256_storeu_ps(out + d + 8, a1);
-        _mm256_storeu_ps(out + d + 16, a2);
-        _mm256_storeu_ps(out + d + 24, a3);
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < 4; c++) _mm256_storeu_ps(out + j * D + d + 8 * c, acc[j][c]);
     }
     for (; d < D; d++) {
-        float sum = 0;
-        for (int s = 0; s < S; s++) sum = fmaf(p[s], v[(size_t)s * stride + d], sum);
-        out[d] = sum;
+        for (int j = 0; j < n; j++) {
+            float sum = 0;
+            for (int s = 0; s < S; s++) sum = fmaf(p[j * S + s], v[(size_t)s * stride + d], sum);
+            out[j * D + d] = sum;
+        }
+    }
+}
+
+AVX2 static void attention_heads_avx2(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S,
+                                      int D, float scale, int heads) {
+    for (int s = 0; s < S; s++) {
+        const float *key = k + (size_t)s * stride;
+        for (int j = 0; j < heads; j++) scores[j * S + s] = dot8_avx2(q + j * D, key, D) * scale;
+    }
+    for (int j = 0; j < heads; j++) vm_softmax(scores + j * S, S);
+    for (int j = 0; j < heads; j += 3) {
+        const float *p = scores + j * S;
+        float *o = out + j * D;
+        switch (heads - j) {
+        case 1: weighted_rows_avx2(p, v, stride, o, S, D, 1); break;
+        case 2: weighted_rows_avx2(p, v, stride, o, S, D, 2); break;
+        default: weighted_rows_avx2(p, v, stride, o, S, D, 3); break;
+        }
     }
 }
 #endif
 
-void vm_attention_row(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D, float scale) {
+void vm_attention_heads(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D, float scale,
+                        int heads) {
 #if defined(__x86_64__)
     if (use_avx2()) {
-        scores_avx2(q, k, stride, scores, S, D, scale);
-        vm_softmax(scores, S);
-        weighted_rows_avx2(scores, v, stride, out, S, D);
+        attention_heads_avx2(q, k, v, stride, scores, out, S, D, scale, heads);
         return;
     }
 #endif
-    vm_attention_row_portable(q, k, v, stride, scores, out, S, D, scale);
+    vm_attention_heads_portable(q, k, v, stride, scores, out, S, D, scale, heads);
 }
 
-void vm_attention_row_portable(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D,
-                               float scale) {
-    for (int s = 0; s < S; s++) scores[s] = dot_scalar8(q, k + (size_t)s * stride, D) * scale;
-    vm_softmax(scores, S);
-    for (int d = 0; d < D; d++) {
-        float sum = 0;
-        for (int s = 0; s < S; s++) sum = fmaf(scores[s], v[(size_t)s * stride + d], sum);
-        out[d] = sum;
+void vm_attention_heads_portable(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D,
+                                 float scale, int heads) {
+    for (int j = 0; j < heads; j++) {
+        const float *qj = q + j * D;
+        float *p = scores + j * S, *o = out + j * D;
+        for (int s = 0; s < S; s++) p[s] = dot_scalar8(qj, k + (size_t)s * stride, D) * scale;
+        vm_softmax(p, S);
+        for (int d = 0; d < D; d++) {
+            float sum = 0;
+            for (int s = 0; s < S; s++) sum = fmaf(p[s], v[(size_t)s * stride + d], sum);
+            o[d] = sum;
+        }
     }
 }

@@ -21,8 +21,10 @@ public enum Attention {
         let qStride = H * D, kvStride = Hkv * D
         if T == 1 {
             // Decode: one query row per head; GEMM call overhead would dominate, so direct loops.
-            Parallel.forEach(H) { h in
-                decodeHead(h, q: q, kCache: kCache, vCache: vCache, out: out, scores: scratch + h * S, S: S, H: H, Hkv: Hkv, D: D)
+            let perTask = decodeHeadsPerTask(rows: 1, H: H, Hkv: Hkv)
+            Parallel.forEach(H / perTask) { task in
+                let first = task * perTask
+                decodeHeads(first, count: perTask, q: q, kCache: kCache, vCache: vCache, out: out, scores: scratch + first * S, S: S, H: H, Hkv: Hkv, D: D)
             }
             return
         }
@@ -47,16 +49,25 @@ public enum Attention {
         }
     }
 
-    /// Head `h` of one decoding query at position S - 1. A batch of sequences decoding together
-    /// runs this same function per (sequence, head) pair, so each row equals its solo result.
-    /// q, out: [H, D]  kCache, vCache: [≥ S, Hkv, D]  scores: [S]
-    public static func decodeHead(
-        _ h: Int, q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
+    /// Query heads `first ..< first + count` of one decoding query at position S - 1, all in one
+    /// key/value group. A batch of sequences decoding together runs this same function per
+    /// (sequence, heads) task, and a head's result does not depend on `count`, so each row equals
+    /// its solo result however the work is split.
+    /// q, out: [H, D]  kCache, vCache: [≥ S, Hkv, D]  scores: [count, S]
+    public static func decodeHeads(
+        _ first: Int, count: Int, q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, S: Int, H: Int, Hkv: Int, D: Int
     ) {
-        let kvHead = h / (H / Hkv)
-        vm_attention_row(
-            q + h * D, kCache + kvHead * D, vCache + kvHead * D, Hkv * D, scores, out + h * D, Int32(S), Int32(D), 1 / Float(D).squareRoot())
+        let kvHead = first / (H / Hkv)
+        vm_attention_heads(
+            q + first * D, kCache + kvHead * D, vCache + kvHead * D, Hkv * D, scores, out + first * D, Int32(S), Int32(D),
+            1 / Float(D).squareRoot(), Int32(count))
+    }
+
+    /// Heads per decode task for `rows` sequences: a whole key/value group, whose cached rows are
+    /// then read once for all its heads, unless that leaves too few tasks to share the cores.
+    public static func decodeHeadsPerTask(rows: Int, H: Int, Hkv: Int) -> Int {
+        rows * Hkv >= 8 ? H / Hkv : 1
     }
 
     /// B independent sequences of T tokens (training): causal attention within each, keeping

@@ -1,19 +1,33 @@
 /// Keys and values of every position processed so far, per layer, so decoding a token costs
 /// one position's work instead of the whole prefix.
+///
+/// One manual buffer rather than an array per layer: a batched decode step reads every row's
+/// cache from both threads once per (row, head) and layer, and handing out arrays there cost a
+/// retain and release each time on objects both threads share (measured: attention took 1.8 ms
+/// of a 16 ms 8-row step, most of it that bookkeeping).
 public final class KVCache {
     public let capacity: Int
-    /// Per layer: [capacity, Hkv, D]
-    var keys: [[Float]]
-    var values: [[Float]]
     /// Positions filled.
     public private(set) var count = 0
+    private let layerSize: Int
+    /// Per layer: keys [capacity, Hkv, D], then values [capacity, Hkv, D].
+    private let storage: UnsafeMutablePointer<Float>
 
     public init(config: LlamaConfig, capacity: Int) {
         self.capacity = capacity
-        let size = capacity * config.kvDim
-        keys = Array(repeating: [Float](repeating: 0, count: size), count: config.numHiddenLayers)
-        values = keys
+        layerSize = capacity * config.kvDim
+        let total = 2 * config.numHiddenLayers * layerSize
+        storage = .allocate(capacity: total)
+        storage.initialize(repeating: 0, count: total)
     }
+
+    deinit { storage.deallocate() }
+
+    /// Layer `layer`'s keys: [capacity, Hkv, D]. Valid while the cache lives.
+    func keys(_ layer: Int) -> UnsafeMutablePointer<Float> { storage + 2 * layer * layerSize }
+
+    /// Layer `layer`'s values: [capacity, Hkv, D]. Valid while the cache lives.
+    func values(_ layer: Int) -> UnsafeMutablePointer<Float> { storage + (2 * layer + 1) * layerSize }
 
     func advance(by n: Int) { count += n }
 

@@ -22,29 +22,22 @@ extension LlamaModel {
         let span = (pasts.max() ?? 0) + 1
         var scores = [Float](repeating: 0, count: B * H * span)
         runLayers(&residual, rows: B, positions: pasts, adapters: .perRow(adapters), saving: nil, quantizedWeights: true) { l, _, k, v, attnOut, q in
-            for (row, cache) in caches.enumerated() {
-                let past = pasts[row]
-                cache.keys[l].withUnsafeMutableBufferPointer { keys in
-                    k.withUnsafeBufferPointer { (keys.baseAddress! + past * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
-                }
-                cache.values[l].withUnsafeMutableBufferPointer { values in
-                    v.withUnsafeBufferPointer { (values.baseAddress! + past * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
-                }
+            let keys = caches.map { $0.keys(l) }, values = caches.map { $0.values(l) }
+            for row in 0..<B {
+                k.withUnsafeBufferPointer { (keys[row] + pasts[row] * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
+                v.withUnsafeBufferPointer { (values[row] + pasts[row] * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
             }
-            // Every (row, head) pair in one parallel pass: a pass per row costs a dispatch each.
+            // Every row's heads in one parallel pass: a pass per row costs a dispatch each.
+            let perTask = Attention.decodeHeadsPerTask(rows: B, H: H, Hkv: Hkv), tasksPerRow = H / perTask
             q.withUnsafeBufferPointer { q in
                 attnOut.withUnsafeMutableBufferPointer { out in
                     scores.withUnsafeMutableBufferPointer { scores in
-                        Parallel.forEach(B * H) { task in
-                            let row = task / H, cache = caches[row]
-                            cache.keys[l].withUnsafeBufferPointer { keys in
-                                cache.values[l].withUnsafeBufferPointer { values in
-                                    Attention.decodeHead(
-                                        task % H, q: q.baseAddress! + row * H * D, kCache: keys.baseAddress!, vCache: values.baseAddress!,
-                                        out: out.baseAddress! + row * H * D, scores: scores.baseAddress! + task * span, S: pasts[row] + 1,
-                                        H: H, Hkv: Hkv, D: D)
-                                }
-                            }
+                        Parallel.forEach(B * tasksPerRow) { task in
+                            let row = task / tasksPerRow, first = task % tasksPerRow * perTask
+                            Attention.decodeHeads(
+                                first, count: perTask, q: q.baseAddress! + row * H * D, kCache: keys[row], vCache: values[row],
+                                out: out.baseAddress! + row * H * D, scores: scores.baseAddress! + (row * H + first) * span,
+                                S: pasts[row] + 1, H: H, Hkv: Hkv, D: D)
                         }
                     }
                 }

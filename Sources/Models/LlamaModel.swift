@@ -41,14 +41,10 @@ public final class LlamaModel: Sendable {
             &residual, rows: T, positions: Array(past..<(past + T)), adapters: .shared(adapters), saving: nil,
             quantizedWeights: T <= Self.quantizedRowLimit
         ) { l, _, k, v, attnOut, q in
-            cache.keys[l].withUnsafeMutableBufferPointer { keys in
-                (keys.baseAddress! + past * Hkv * D).update(from: k, count: T * Hkv * D)
-            }
-            cache.values[l].withUnsafeMutableBufferPointer { values in
-                (values.baseAddress! + past * Hkv * D).update(from: v, count: T * Hkv * D)
-            }
+            (cache.keys(l) + past * Hkv * D).update(from: k, count: T * Hkv * D)
+            (cache.values(l) + past * Hkv * D).update(from: v, count: T * Hkv * D)
             Attention.forward(
-                q: q, kCache: cache.keys[l], vCache: cache.values[l], out: &attnOut, scratch: &scores,
+                q: q, kCache: cache.keys(l), vCache: cache.values(l), out: &attnOut, scratch: &scores,
                 T: T, past: past, H: H, Hkv: Hkv, D: D)
         }
         cache.advance(by: T)

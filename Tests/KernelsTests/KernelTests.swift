@@ -173,30 +173,44 @@ struct AttentionTests {
 }
 
 extension AttentionTests {
-    /// The decode kernel's AVX2 and portable paths against a Double reference, with head sizes
-    /// that exercise its 32-wide chunks, its 8-wide dot products and the scalar tails.
+    /// The decode kernel's AVX2 and portable paths against a Double reference, for 1 to 4 query
+    /// heads sharing a key/value head (the AVX2 path takes heads three at a time), with head sizes
+    /// that exercise its 32-wide chunks, its 8-wide dot products and the scalar tails. A head's
+    /// result must not depend on how many heads share the call: batched decode relies on it.
     @Test(arguments: [(1, 8), (37, 40), (70, 64)])
-    func decodeRowKernelPathsMatchReference(shape: (S: Int, D: Int)) {
+    func decodeHeadsKernelPathsMatchReference(shape: (S: Int, D: Int)) {
         let (S, D) = shape
         let stride = 3 * D
         var rng = SeededRandom(seed: 11)
-        let q = (0..<D).map { _ in rng.uniform(-1, 1) }
+        let maxHeads = 4
+        let q = (0..<(maxHeads * D)).map { _ in rng.uniform(-1, 1) }
         let k = (0..<(S * stride)).map { _ in rng.uniform(-1, 1) }
         let v = (0..<(S * stride)).map { _ in rng.uniform(-1, 1) }
         let scale = 1 / Float(D).squareRoot()
-        var logits = (0..<S).map { s in (0..<D).reduce(0.0) { $0 + Double(q[$1]) * Double(k[s * stride + $1]) } * Double(scale) }
-        let maximum = logits.max()!
-        logits = logits.map { exp($0 - maximum) }
-        let total = logits.reduce(0, +)
-        let expected = (0..<D).map { d in (0..<S).reduce(0.0) { $0 + logits[$1] / total * Double(v[$1 * stride + d]) } }
+        let expected = (0..<maxHeads).map { j in
+            var logits = (0..<S).map { s in (0..<D).reduce(0.0) { $0 + Double(q[j * D + $1]) * Double(k[s * stride + $1]) } * Double(scale) }
+            let maximum = logits.max()!
+            logits = logits.map { exp($0 - maximum) }
+            let total = logits.reduce(0, +)
+            return (0..<D).map { d in (0..<S).reduce(0.0) { $0 + logits[$1] / total * Double(v[$1 * stride + d]) } }
+        }
         for portable in [false, true] {
-            var scores = [Float](repeating: 0, count: S), out = [Float](repeating: 0, count: D)
-            if portable {
-                vm_attention_row_portable(q, k, v, stride, &scores, &out, Int32(S), Int32(D), scale)
-            } else {
-                vm_attention_row(q, k, v, stride, &scores, &out, Int32(S), Int32(D), scale)
+            /// Heads `first ..< first + count` in one call.
+            func run(_ first: Int, _ count: Int) -> [Float] {
+                var scores = [Float](repeating: 0, count: count * S), out = [Float](repeating: 0, count: count * D)
+                q.withUnsafeBufferPointer { q in
+                    let kernel = portable ? vm_attention_heads_portable : vm_attention_heads
+                    kernel(q.baseAddress! + first * D, k, v, stride, &scores, &out, Int32(S), Int32(D), scale, Int32(count))
+                }
+                return out
             }
-            for d in 0..<D { #expect(abs(Double(out[d]) - expected[d]) < 1e-5, "portable \(portable), d \(d)") }
+            for heads in 1...maxHeads {
+                let out = run(0, heads)
+                for j in 0..<heads {
+                    for d in 0..<D { #expect(abs(Double(out[j * D + d]) - expected[j][d]) < 1e-5, "portable \(portable), heads \(heads), head \(j), d \(d)") }
+                    #expect(Array(out[(j * D)..<((j + 1) * D)]) == run(j, 1), "portable \(portable), heads \(heads), head \(j) alone")
+                }
+            }
         }
     }
 }

@@ -28,12 +28,15 @@ void vm_softmax_backward(const float *p, float *d, int count, float scale);
 // token): u = A·x (A: [R, K]), y += scale · B·u (B: [N, R]).
 void vm_low_rank_row(const float *x, const float *a, const float *b, float scale, float *u, float *y, int K, int N, int R);
 
-// One query row of one head against S cached keys and values (a decode step): scores = scale · K·q,
-// softmax over them, out = Σ_s scores[s] · V[s]. q, out: [D]; k, v: S rows, `stride` floats
-// apart; scores: [S]. Every row of a batch runs this same function, so rows equal their solo result.
-void vm_attention_row(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D, float scale);
-// The same without AVX2, which `vm_attention_row` falls back to; exported so tests cover it on
+// One query row of `heads` heads that share one key/value head, against S cached keys and values
+// (a decode step): per head, scores = scale · K·q, softmax over them, out = Σ_s scores[s] · V[s].
+// q, out: [heads, D]; k, v: S rows, `stride` floats apart; scores: [heads, S]. A head's result
+// does not depend on `heads`, and every row of a batch runs this same function, so rows equal
+// their solo result. Sharing the key/value head reads each cached row once for all its heads.
+void vm_attention_heads(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D, float scale,
+                        int heads);
+// The same without AVX2, which `vm_attention_heads` falls back to; exported so tests cover it on
 // machines that have AVX2.
-void vm_attention_row_portable(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D,
-                               float scale);
+void vm_attention_heads_portable(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D,
+                                 float scale, int heads);
 #endif
