@@ -14,9 +14,7 @@ public enum RMSNorm {
         _ row: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutablePointer<Float>?,
         C: Int, eps: Float
     ) {
-        // Sum of squares in Double: C is small and this keeps the norm independent of order.
-        var sum: Double = 0
-        for c in 0..<C { sum += Double(row[c]) * Double(row[c]) }
+        let sum = doubleSum(C) { c in Double(row[c]) * Double(row[c]) }
         let scale = Float(1 / (sum / Double(C) + Double(eps)).squareRoot())
         rstd?.pointee = scale
         for c in 0..<C { o[c] = row[c] * scale * weight[c] }
@@ -38,10 +36,29 @@ public enum RMSNorm {
         _ dy: UnsafePointer<Float>, _ row: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ r: Float,
         _ dx: UnsafeMutablePointer<Float>, C: Int
     ) {
-        // Σ in Double, like the forward's sum of squares.
-        var dot: Double = 0
-        for c in 0..<C { dot += Double(dy[c] * weight[c]) * Double(row[c]) }
+        let dot = doubleSum(C) { c in Double(dy[c] * weight[c]) * Double(row[c]) }
         let k = r * r * r * Float(dot / Double(C))
         for c in 0..<C { dx[c] += r * dy[c] * weight[c] - k * row[c] }
+    }
+
+    /// Σ term(c) for c in 0..<C, in Double (C is small, and Double keeps the result independent of
+    /// the order), over four interleaved partial sums: one running sum is a chain of dependent
+    /// additions, which held a decode step's norms to ~7 µs per 8 rows.
+    @inline(__always)
+    private static func doubleSum(_ C: Int, _ term: (Int) -> Double) -> Double {
+        var s0: Double = 0, s1: Double = 0, s2: Double = 0, s3: Double = 0
+        var c = 0
+        while c + 4 <= C {
+            s0 += term(c)
+            s1 += term(c + 1)
+            s2 += term(c + 2)
+            s3 += term(c + 3)
+            c += 4
+        }
+        while c < C {
+            s0 += term(c)
+            c += 1
+        }
+        return (s0 + s1) + (s2 + s3)
     }
 }

@@ -56,26 +56,34 @@ public struct RoPE: Sendable {
 
     private func rotate(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int>, T: Int, heads: Int, direction: Float) {
         let half = headDim / 2
-        Parallel.forRanges(T, minimumPerTask: 64) { rows in
-            var c = [Float](repeating: 0, count: half), s = c
-            for t in rows {
-                let position = positions[t]
-                for i in 0..<half {
-                    if position < tablePositions {
-                        c[i] = cosTable[position * half + i]
-                        s[i] = direction * sinTable[position * half + i]
-                    } else {
-                        let angle = Self.angle(position, inverseFrequencies[i])
-                        c[i] = Float(cos(angle))
-                        s[i] = direction * Float(sin(angle))
-                    }
-                }
-                for h in 0..<heads {
-                    let v = x + (t * heads + h) * headDim
-                    for i in 0..<half {
-                        let a = v[i], b = v[i + half]
-                        v[i] = a * c[i] - b * s[i]
-                        v[i + half] = b * c[i] + a * s[i]
+        // Raw buffers throughout: per-call arrays and checked indexing cost more than the rotation
+        // itself in a decode step (6 µs a call for 8 rows).
+        cosTable.withUnsafeBufferPointer { cosTable in
+            sinTable.withUnsafeBufferPointer { sinTable in
+                Parallel.forRanges(T, minimumPerTask: 64) { rows in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { angles in
+                        let c = angles.baseAddress!, s = c + half
+                        for t in rows {
+                            let position = positions[t]
+                            for i in 0..<half {
+                                if position < tablePositions {
+                                    c[i] = cosTable[position * half + i]
+                                    s[i] = direction * sinTable[position * half + i]
+                                } else {
+                                    let angle = Self.angle(position, inverseFrequencies[i])
+                                    c[i] = Float(cos(angle))
+                                    s[i] = direction * Float(sin(angle))
+                                }
+                            }
+                            for h in 0..<heads {
+                                let v = x + (t * heads + h) * headDim
+                                for i in 0..<half {
+                                    let a = v[i], b = v[i + half]
+                                    v[i] = a * c[i] - b * s[i]
+                                    v[i + half] = b * c[i] + a * s[i]
+                                }
+                            }
+                        }
                     }
                 }
             }
