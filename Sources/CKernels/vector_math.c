@@ -318,7 +318,18 @@ AVX2 static inline __attribute__((always_inline)) void weighted_rows_avx2(const 
 
 AVX2 static void attention_heads_avx2(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S,
                                       int D, float scale, int heads) {
-    for (int s = 0; s < S; s++) {
+    int s = 0;
+    // Eight keys at a time: eight independent sums instead of one chain of dependent FMAs,
+    // each in dot8_avx2's order, so the scores do not depend on S.
+    if (D % 8 == 0) {
+        const __m256 scales = _mm256_set1_ps(scale);
+        for (; s + 8 <= S; s += 8) {
+            for (int j = 0; j < heads; j++) {
+                _mm256_storeu_ps(scores + j * S + s, _mm256_mul_ps(dots8_avx2(k + (size_t)s * stride, stride, q + j * D, D), scales));
+            }
+        }
+    }
+    for (; s < S; s++) {
         const float *key = k + (size_t)s * stride;
         for (int j = 0; j < heads; j++) scores[j * S + s] = dot8_avx2(q + j * D, key, D) * scale;
     }
