@@ -152,9 +152,16 @@ public final class LlamaModel: Sendable {
 
             // Attention block.
             RMSNorm.forward(residual, weight: layer[.attnNorm], out: &attnNorm, rstd: &attnRstd, T: N, C: C, eps: eps)
-            project(attnNorm, layer, adapters, .q, &q, T: N, K: C, N: H * D, quantized: quantizedWeights, saved: saved, layerIndex: l, lora: &lora)
-            project(attnNorm, layer, adapters, .k, &k, T: N, K: C, N: Hkv * D, quantized: quantizedWeights, saved: saved, layerIndex: l, lora: &lora)
-            project(attnNorm, layer, adapters, .v, &v, T: N, K: C, N: Hkv * D, quantized: quantizedWeights, saved: saved, layerIndex: l, lora: &lora)
+            let qkvDone = quantizedWeights && q.withUnsafeMutableBufferPointer { q in
+                k.withUnsafeMutableBufferPointer { k in
+                    v.withUnsafeMutableBufferPointer { v in
+                        Self.quantizedProducts(attnNorm, layer, [(.q, q.baseAddress!), (.k, k.baseAddress!), (.v, v.baseAddress!)], T: N)
+                    }
+                }
+            }
+            project(attnNorm, layer, adapters, .q, &q, T: N, K: C, N: H * D, quantized: quantizedWeights, baseDone: qkvDone, saved: saved, layerIndex: l, lora: &lora)
+            project(attnNorm, layer, adapters, .k, &k, T: N, K: C, N: Hkv * D, quantized: quantizedWeights, baseDone: qkvDone, saved: saved, layerIndex: l, lora: &lora)
+            project(attnNorm, layer, adapters, .v, &v, T: N, K: C, N: Hkv * D, quantized: quantizedWeights, baseDone: qkvDone, saved: saved, layerIndex: l, lora: &lora)
             rope.forward(&q, positions: positions, T: N, heads: H)
             rope.forward(&k, positions: positions, T: N, heads: Hkv)
             attend(l, keep ? saved : nil, k, v, &attnOut, q)
@@ -163,8 +170,13 @@ public final class LlamaModel: Sendable {
 
             // MLP block.
             RMSNorm.forward(residual, weight: layer[.ffnNorm], out: &ffnNorm, rstd: &ffnRstd, T: N, C: C, eps: eps)
-            project(ffnNorm, layer, adapters, .gate, &gate, T: N, K: C, N: F, quantized: quantizedWeights, saved: saved, layerIndex: l, lora: &lora)
-            project(ffnNorm, layer, adapters, .up, &up, T: N, K: C, N: F, quantized: quantizedWeights, saved: saved, layerIndex: l, lora: &lora)
+            let gateUpDone = quantizedWeights && gate.withUnsafeMutableBufferPointer { gate in
+                up.withUnsafeMutableBufferPointer { up in
+                    Self.quantizedProducts(ffnNorm, layer, [(.gate, gate.baseAddress!), (.up, up.baseAddress!)], T: N)
+                }
+            }
+            project(ffnNorm, layer, adapters, .gate, &gate, T: N, K: C, N: F, quantized: quantizedWeights, baseDone: gateUpDone, saved: saved, layerIndex: l, lora: &lora)
+            project(ffnNorm, layer, adapters, .up, &up, T: N, K: C, N: F, quantized: quantizedWeights, baseDone: gateUpDone, saved: saved, layerIndex: l, lora: &lora)
             SwiGLU.forward(gate: gate, up: up, out: &swiglu, count: N * F)
             project(swiglu, layer, adapters, .down, &residual, T: N, K: F, N: C, accumulate: true, quantized: quantizedWeights, saved: saved, layerIndex: l, lora: &lora)
 
@@ -184,17 +196,30 @@ public final class LlamaModel: Sendable {
     /// 432 → 494, equal from 64 on).
     static let quantizedRowLimit = 64
 
+    /// The quantized base products of projections that share one input, in one parallel pass
+    /// (`QuantizedMatrix.forward(_:x:T:)`); false, computing nothing, when a tensor has no blocks.
+    private static func quantizedProducts(
+        _ x: [Float], _ layer: LayerWeights, _ outputs: [(LayerTensor, UnsafeMutablePointer<Float>)], T: Int
+    ) -> Bool {
+        let products = outputs.compactMap { tensor, y in layer.quantized(tensor).map { QuantizedMatrix.Product($0, y) } }
+        guard products.count == outputs.count else { return false }
+        QuantizedMatrix.forward(products, x: x, T: T)
+        return true
+    }
+
     /// y (+)= x · Wᵀ + scale · (x·Aᵀ)·Bᵀ. Decode steps (one row, or rows of independent
     /// sequences) and short prompts read the quantized blocks when the file had them (bound by
     /// weight bytes read); longer prompts and training use sgemm on the Float32 weights
-    /// (compute-bound, and the backward pass needs them). x: [T, K]  y: [T, N]
+    /// (compute-bound, and the backward pass needs them). `baseDone`: y already holds x · Wᵀ
+    /// (from `quantizedProducts`), so only the LoRA delta is added. x: [T, K]  y: [T, N]
     private func project(
         _ x: [Float], _ layer: LayerWeights, _ adapters: ActiveAdapters, _ tensor: LayerTensor, _ y: inout [Float],
-        T: Int, K: Int, N: Int, accumulate: Bool = false, quantized useQuantized: Bool, saved: TrainingActivations?, layerIndex: Int,
-        lora: inout LoRAActivations
+        T: Int, K: Int, N: Int, accumulate: Bool = false, quantized useQuantized: Bool, baseDone: Bool = false, saved: TrainingActivations?,
+        layerIndex: Int, lora: inout LoRAActivations
     ) {
         let quantized = useQuantized ? layer.quantized(tensor) : nil
         func base(accumulate: Bool) {
+            guard !baseDone else { return }
             guard let quantized else {
                 MatMul.forward(x, layer[tensor], &y, T: T, K: K, N: N, accumulate: accumulate)
                 return

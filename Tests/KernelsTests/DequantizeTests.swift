@@ -72,16 +72,10 @@ struct QuantizedMatrixTests {
     /// equal that vector alone, bit for bit, and the dequantized product up to summation order.
     @Test(arguments: [QuantizedMatrix.Format.q4_1, .q8_0])
     func batchRowsEqualSoloRowsBitForBit(format: QuantizedMatrix.Format) {
-        let rows = 37, columns = 96, blocks = rows * columns / 32
+        let rows = 37, columns = 96
         var rng = SeededRandom(seed: 11)
-        var bytes: [UInt8] = []
-        for _ in 0..<blocks {
-            let scales: [Float] = format == .q4_1 ? [rng.uniform(0.001, 0.02), rng.uniform(-0.1, 0)] : [rng.uniform(0.001, 0.02)]
-            for scale in scales { withUnsafeBytes(of: Float16(scale).bitPattern.littleEndian) { bytes += $0 } }
-            let payload = format == .q4_1 ? 16 : 32
-            bytes += (0..<payload).map { _ in UInt8(truncatingIfNeeded: Int(rng.uniform(0, 256))) }
-        }
-        let matrix = QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: bytes)
+        let matrix = Self.randomMatrix(format, rows: rows, columns: columns, &rng)
+        let bytes = matrix.bytes
         var dequantized = [Float](repeating: 0, count: rows * columns)
         bytes.withUnsafeBytes { source in
             (format == .q4_1 ? Dequantize.q4_1 : Dequantize.q8_0)(source.baseAddress!, rows * columns, &dequantized)
@@ -109,5 +103,48 @@ struct QuantizedMatrixTests {
                 #expect(equal, "\(path), batch of \(T): \(differing.count) values differ from solo, first at \(differing.first ?? 0)")
             }
         }
+    }
+
+    /// Random blocks with realistic scales (d > 0; for Q4_1 a negative minimum).
+    static func randomMatrix(_ format: QuantizedMatrix.Format, rows: Int, columns: Int, _ rng: inout SeededRandom) -> QuantizedMatrix {
+        var bytes: [UInt8] = []
+        for _ in 0..<(rows * columns / 32) {
+            let scales: [Float] = format == .q4_1 ? [rng.uniform(0.001, 0.02), rng.uniform(-0.1, 0)] : [rng.uniform(0.001, 0.02)]
+            for scale in scales { withUnsafeBytes(of: Float16(scale).bitPattern.littleEndian) { bytes += $0 } }
+            let payload = format == .q4_1 ? 16 : 32
+            bytes += (0..<payload).map { _ in UInt8(truncatingIfNeeded: Int(rng.uniform(0, 256))) }
+        }
+        return QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: bytes)
+    }
+
+    /// Several matrices with one input in one parallel pass (q, k and v in a decode step): each
+    /// output equals that matrix's own `forward`, bit for bit, whether the matrix is split into
+    /// chunks (the first and last, whose last chunk is partial) or not (the small middle one).
+    @Test(arguments: [1, 4])
+    func productsInOnePassEqualEachAlone(T: Int) {
+        var rng = SeededRandom(seed: 5)
+        let columns = 256
+        let matrices = [
+            Self.randomMatrix(.q4_1, rows: 1024, columns: columns, &rng), Self.randomMatrix(.q8_0, rows: 37, columns: columns, &rng),
+            Self.randomMatrix(.q4_1, rows: 300, columns: columns, &rng),
+        ]
+        let x = (0..<(T * columns)).map { _ in rng.uniform(-1, 1) }
+        let alone = matrices.map { matrix in
+            var y = [Float](repeating: 0, count: T * matrix.rows)
+            matrix.forward(x, &y, T: T)
+            return y
+        }
+        var y0 = [Float](repeating: .nan, count: T * matrices[0].rows), y1 = [Float](repeating: .nan, count: T * matrices[1].rows)
+        var y2 = [Float](repeating: .nan, count: T * matrices[2].rows)
+        y0.withUnsafeMutableBufferPointer { y0 in
+            y1.withUnsafeMutableBufferPointer { y1 in
+                y2.withUnsafeMutableBufferPointer { y2 in
+                    let products = zip(matrices, [y0, y1, y2]).map { QuantizedMatrix.Product($0, $1.baseAddress!) }
+                    QuantizedMatrix.forward(products, x: x, T: T)
+                }
+            }
+        }
+        let outputs = [y0, y1, y2]
+        for i in matrices.indices { #expect(outputs[i] == alone[i], "matrix \(i)") }
     }
 }

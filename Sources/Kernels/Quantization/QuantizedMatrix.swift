@@ -42,18 +42,67 @@ public struct QuantizedMatrix: Sendable {
     /// y = x · Wᵀ for `T` activation rows, each computed exactly as if alone (the batch only
     /// shares the reading of the weights). x: [T, K]  y: [T, N]
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1, path: KernelPath = .best) {
-        let rowBytes = rowBytes, columns = columns, rows = rows
-        let format = Int32(format == .q4_1 ? QUANT_Q4_1 : QUANT_Q8_0)
-        // Dispatching to threads costs microseconds; only large products are worth splitting
-        // (with 8 rows a k/v projection is 8× the work of one row's and worth it).
-        let chunks = rows * columns * T >= 1 << 18 ? 8 : 1
-        let perChunk = (rows + chunks - 1) / chunks
-        bytes.withUnsafeBufferPointer { weights in
-            Parallel.forEach(chunks) { chunk in
-                let begin = Int32(chunk * perChunk), end = Int32(min(rows, (chunk + 1) * perChunk))
-                guard begin < end else { return }
-                quant_rows(path.rawValue, format, weights.baseAddress!, rowBytes, Int32(columns), x, Int32(T), y, Int32(rows), begin, end)
+        Self.forward([Product(self, y)], x: x, T: T, path: path)
+    }
+
+    /// One matrix's output in `forward(_:x:T:path:)`. y: [T, N]
+    public struct Product {
+        public let matrix: QuantizedMatrix
+        public let y: UnsafeMutablePointer<Float>
+
+        public init(_ matrix: QuantizedMatrix, _ y: UnsafeMutablePointer<Float>) {
+            self.matrix = matrix
+            self.y = y
+        }
+    }
+
+    /// y = x · Wᵀ for several matrices with the same input (q, k and v; gate and up), in one
+    /// parallel pass: a pass per matrix would make the cores meet at a barrier after each.
+    /// Each output equals `forward` on its matrix alone. x: [T, K]
+    public static func forward(_ products: [Product], x: UnsafePointer<Float>, T: Int, path: KernelPath = .best) {
+        withWeights(products.map(\.matrix)[...], []) { weights in
+            // Plain values only inside the loop: copying a matrix there would retain its blocks
+            // from both threads at once.
+            var passes: [Pass] = []
+            var tasks = 0
+            for (product, weights) in zip(products, weights) {
+                let matrix = product.matrix
+                // Dispatching to threads costs microseconds; only large products are worth splitting
+                // (with 8 rows a k/v projection is 8× the work of one row's and worth it).
+                let chunks = matrix.rows * matrix.columns * T >= 1 << 18 ? 8 : 1
+                passes.append(Pass(
+                    weights: weights, rowBytes: matrix.rowBytes, columns: Int32(matrix.columns), rows: matrix.rows,
+                    format: Int32(matrix.format == .q4_1 ? QUANT_Q4_1 : QUANT_Q8_0), y: product.y,
+                    firstTask: tasks, rowsPerTask: (matrix.rows + chunks - 1) / chunks))
+                tasks += chunks
+            }
+            passes.withUnsafeBufferPointer { passes in
+                Parallel.forEach(tasks) { task in
+                    let pass = passes.last { $0.firstTask <= task }!
+                    let begin = (task - pass.firstTask) * pass.rowsPerTask, end = min(pass.rows, begin + pass.rowsPerTask)
+                    guard begin < end else { return }
+                    quant_rows(
+                        path.rawValue, pass.format, pass.weights, pass.rowBytes, pass.columns, x, Int32(T), pass.y, Int32(pass.rows),
+                        Int32(begin), Int32(end))
+                }
             }
         }
+    }
+
+    private struct Pass {
+        let weights: UnsafePointer<UInt8>
+        let rowBytes: Int
+        let columns: Int32
+        let rows: Int
+        let format: Int32
+        let y: UnsafeMutablePointer<Float>
+        let firstTask: Int
+        let rowsPerTask: Int
+    }
+
+    /// The matrices' blocks as pointers, valid inside `body`.
+    private static func withWeights(_ matrices: ArraySlice<QuantizedMatrix>, _ pointers: [UnsafePointer<UInt8>], _ body: ([UnsafePointer<UInt8>]) -> Void) {
+        guard let first = matrices.first else { return body(pointers) }
+        first.bytes.withUnsafeBufferPointer { withWeights(matrices.dropFirst(), pointers + [$0.baseAddress!], body) }
     }
 }
