@@ -24,8 +24,11 @@ static inline float half_to_float(const uint8_t *p) {
 }
 
 #define ROWS_ARGS const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count, \
-    float *y, int rows, int row_begin, int row_end
-#define ROWS_PASS weights, row_bytes, columns, x, x_count, y, rows, row_begin, row_end
+    float *y, int rows, int row_begin, int row_end, int accumulate
+#define ROWS_PASS weights, row_bytes, columns, x, x_count, y, rows, row_begin, row_end, accumulate
+
+// y = dot, or y += dot: one rounding either way, as if the dot were stored and added after.
+static inline void store(float *y, float dot, int accumulate) { *y = accumulate ? *y + dot : dot; }
 
 // MARK: - Portable
 
@@ -59,7 +62,7 @@ static inline __attribute__((always_inline)) void rows_portable(decode_portable 
                     for (int j = 0; j < 32; j++) acc[i] = fmaf(w[j], xb[j], acc[i]);
                 }
             }
-            for (int i = 0; i < n; i++) y[(size_t)(i0 + i) * rows + r] = acc[i];
+            for (int i = 0; i < n; i++) store(y + (size_t)(i0 + i) * rows + r, acc[i], accumulate);
         }
     }
 }
@@ -105,7 +108,8 @@ AVX2 static inline float hsum_avx2(__m256 v) {
 
 // One weight row × `n` (≤ 4, a constant at every call) vectors; 16 registers hold no more.
 AVX2 static inline __attribute__((always_inline)) void tile_avx2(decode_avx2 decode, const int block_bytes, const int n,
-                                                                  const uint8_t *row, int blocks, const float *x, int columns, float *y, int rows) {
+                                                                  const uint8_t *row, int blocks, const float *x, int columns, float *y, int rows,
+                                                                  int accumulate) {
     __m256 acc[4];
     for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
@@ -118,7 +122,7 @@ AVX2 static inline __attribute__((always_inline)) void tile_avx2(decode_avx2 dec
             for (int j = 0; j < 4; j++) acc[i] = _mm256_fmadd_ps(w[j], _mm256_loadu_ps(xb + 8 * j), acc[i]);
         }
     }
-    for (int i = 0; i < n; i++) y[(size_t)i * rows] = hsum_avx2(acc[i]);
+    for (int i = 0; i < n; i++) store(y + (size_t)i * rows, hsum_avx2(acc[i]), accumulate);
 }
 
 AVX2 static inline __attribute__((always_inline)) void rows_avx2(decode_avx2 decode, const int block_bytes, ROWS_ARGS) {
@@ -129,10 +133,10 @@ AVX2 static inline __attribute__((always_inline)) void rows_avx2(decode_avx2 dec
         for (int r = row_begin; r < row_end; r++) {
             const uint8_t *row = weights + (size_t)r * row_bytes;
             switch (x_count - i0) {
-            case 1: tile_avx2(decode, block_bytes, 1, row, blocks, xs, columns, ys + r, rows); break;
-            case 2: tile_avx2(decode, block_bytes, 2, row, blocks, xs, columns, ys + r, rows); break;
-            case 3: tile_avx2(decode, block_bytes, 3, row, blocks, xs, columns, ys + r, rows); break;
-            default: tile_avx2(decode, block_bytes, 4, row, blocks, xs, columns, ys + r, rows); break;
+            case 1: tile_avx2(decode, block_bytes, 1, row, blocks, xs, columns, ys + r, rows, accumulate); break;
+            case 2: tile_avx2(decode, block_bytes, 2, row, blocks, xs, columns, ys + r, rows, accumulate); break;
+            case 3: tile_avx2(decode, block_bytes, 3, row, blocks, xs, columns, ys + r, rows, accumulate); break;
+            default: tile_avx2(decode, block_bytes, 4, row, blocks, xs, columns, ys + r, rows, accumulate); break;
             }
         }
     }
@@ -165,7 +169,7 @@ AVX512 static inline __attribute__((always_inline)) void q8_0_decode_avx512(cons
 // 2R decoded weight vectors and one vector's slice fit in 32 registers.
 AVX512 static inline __attribute__((always_inline)) void tile_avx512(decode_avx512 decode, const int block_bytes, const int R, const int n,
                                                                       const uint8_t *row, size_t row_bytes, int blocks, const float *x,
-                                                                      int columns, float *y, int rows) {
+                                                                      int columns, float *y, int rows, int accumulate) {
     __m512 acc[2][8];
     for (int r = 0; r < R; r++)
         for (int i = 0; i < n; i++) acc[r][i] = _mm512_setzero_ps();
@@ -186,19 +190,20 @@ AVX512 static inline __attribute__((always_inline)) void tile_avx512(decode_avx5
         }
     }
     for (int r = 0; r < R; r++)
-        for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = _mm512_reduce_add_ps(acc[r][i]);
+        for (int i = 0; i < n; i++) store(y + (size_t)i * rows + r, _mm512_reduce_add_ps(acc[r][i]), accumulate);
 }
 
 // Rows `R` at a time for `n` vectors, the rows left over one at a time.
 AVX512 static inline __attribute__((always_inline)) void rows_n_avx512(decode_avx512 decode, const int block_bytes, const int R, const int n,
                                                                         const uint8_t *weights, size_t row_bytes, int blocks, const float *x,
-                                                                        int columns, float *y, int rows, int row_begin, int row_end) {
+                                                                        int columns, float *y, int rows, int row_begin, int row_end,
+                                                                        int accumulate) {
     int r = row_begin;
     for (; r + R <= row_end; r += R) {
-        tile_avx512(decode, block_bytes, R, n, weights + (size_t)r * row_bytes, row_bytes, blocks, x, columns, y + r, rows);
+        tile_avx512(decode, block_bytes, R, n, weights + (size_t)r * row_bytes, row_bytes, blocks, x, columns, y + r, rows, accumulate);
     }
     for (; r < row_end; r++) {
-        tile_avx512(decode, block_bytes, 1, n, weights + (size_t)r * row_bytes, row_bytes, blocks, x, columns, y + r, rows);
+        tile_avx512(decode, block_bytes, 1, n, weights + (size_t)r * row_bytes, row_bytes, blocks, x, columns, y + r, rows, accumulate);
     }
 }
 
@@ -216,7 +221,7 @@ AVX512 static inline __attribute__((always_inline)) void rows_avx512(decode_avx5
         for (int i0 = 0; i0 < x_count; i0 += 8) {
             const float *xs = x + (size_t)i0 * columns;
             float *ys = y + (size_t)i0 * rows;
-#define ROWS_N(R, n) rows_n_avx512(decode, block_bytes, R, n, weights, row_bytes, blocks, xs, columns, ys, rows, begin, end)
+#define ROWS_N(R, n) rows_n_avx512(decode, block_bytes, R, n, weights, row_bytes, blocks, xs, columns, ys, rows, begin, end, accumulate)
             switch (x_count - i0) {
             case 1: ROWS_N(1, 1); break;
             case 2: ROWS_N(1, 2); break;

@@ -147,7 +147,8 @@ public final class LlamaModel: Sendable {
                 (gate, up, swiglu) = (.uninitialized(N * F), .uninitialized(N * F), .uninitialized(N * F))
             }
             var lora = LoRAActivations()
-            let input = residual
+            // Held only for training: a held copy makes the residual writes below copy it first.
+            let input = saved == nil ? [] : residual
             if let saved, saved.checkpointed { saved.inputs.append(input) }
 
             // Attention block.
@@ -166,7 +167,7 @@ public final class LlamaModel: Sendable {
             rope.forward(&k, positions: positions, T: N, heads: Hkv)
             attend(l, keep ? saved : nil, k, v, &attnOut, q)
             project(attnOut, layer, adapters, .o, &residual, T: N, K: H * D, N: C, accumulate: true, quantized: quantizedWeights, saved: saved, layerIndex: l, lora: &lora)
-            let afterAttention = residual
+            let afterAttention = keep ? residual : []
 
             // MLP block.
             RMSNorm.forward(residual, weight: layer[.ffnNorm], out: &ffnNorm, rstd: &ffnRstd, T: N, C: C, eps: eps)
@@ -224,13 +225,7 @@ public final class LlamaModel: Sendable {
                 MatMul.forward(x, layer[tensor], &y, T: T, K: K, N: N, accumulate: accumulate)
                 return
             }
-            if accumulate {
-                var product = [Float](repeating: 0, count: T * N)
-                quantized.forward(x, &product, T: T)
-                for i in 0..<(T * N) { y[i] += product[i] }
-            } else {
-                quantized.forward(x, &y, T: T)
-            }
+            quantized.forward(x, &y, T: T, accumulate: accumulate)
         }
         switch adapters {
         case .shared(let shared):

@@ -119,7 +119,8 @@ struct QuantizedMatrixTests {
 
     /// Several matrices with one input in one parallel pass (q, k and v in a decode step): each
     /// output equals that matrix's own `forward`, bit for bit, whether the matrix is split into
-    /// chunks (the first and last, whose last chunk is partial) or not (the small middle one).
+    /// chunks (the first and last, whose last chunk is partial) or not (the small middle one,
+    /// which adds onto its output: y + x · Wᵀ as one addition after the product).
     @Test(arguments: [1, 4])
     func productsInOnePassEqualEachAlone(T: Int) {
         var rng = SeededRandom(seed: 5)
@@ -136,15 +137,20 @@ struct QuantizedMatrixTests {
         }
         var y0 = [Float](repeating: .nan, count: T * matrices[0].rows), y1 = [Float](repeating: .nan, count: T * matrices[1].rows)
         var y2 = [Float](repeating: .nan, count: T * matrices[2].rows)
+        let start = (0..<y1.count).map { _ in rng.uniform(-1, 1) }
+        y1 = start
         y0.withUnsafeMutableBufferPointer { y0 in
             y1.withUnsafeMutableBufferPointer { y1 in
                 y2.withUnsafeMutableBufferPointer { y2 in
-                    let products = zip(matrices, [y0, y1, y2]).map { QuantizedMatrix.Product($0, $1.baseAddress!) }
+                    let products = zip(matrices, [y0, y1, y2]).enumerated().map { i, pair in
+                        QuantizedMatrix.Product(pair.0, pair.1.baseAddress!, accumulate: i == 1)
+                    }
                     QuantizedMatrix.forward(products, x: x, T: T)
                 }
             }
         }
         let outputs = [y0, y1, y2]
-        for i in matrices.indices { #expect(outputs[i] == alone[i], "matrix \(i)") }
+        #expect(outputs[0] == alone[0] && outputs[2] == alone[2])
+        #expect(outputs[1] == zip(start, alone[1]).map { $0 + $1 })
     }
 }

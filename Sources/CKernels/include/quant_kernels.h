@@ -12,8 +12,8 @@
 //
 // Rows [row_begin, row_end) of a matrix with `rows` rows and `columns` columns, stored as
 // consecutive blocks of 32 weights (`row_bytes` bytes a row), times `x_count` activation
-// vectors x: [x_count, columns]; y: [x_count, rows] (written, not accumulated). Every weight row
-// is read once for all vectors.
+// vectors x: [x_count, columns]; y: [x_count, rows] (written, or added to with `accumulate`).
+// Every weight row is read once for all vectors.
 
 // Formats. Q4_1 block: f16 d, f16 m, 16 bytes of nibbles (low nibbles: weights 0-15, high:
 // 16-31). Q8_0 block: f16 d, 32 signed bytes.
@@ -26,8 +26,8 @@ enum { QUANT_PORTABLE = 0, QUANT_AVX2 = 1, QUANT_AVX512 = 2 };
 int quant_path_supported(int path);
 int quant_best_path(void);
 
-// An unsupported path runs the portable one.
+// An unsupported path runs the portable one. With `accumulate`, y += the products.
 void quant_rows(int path, int format, const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
-                float *y, int rows, int row_begin, int row_end);
+                float *y, int rows, int row_begin, int row_end, int accumulate);
 
 #endif

@@ -41,18 +41,21 @@ public struct QuantizedMatrix: Sendable {
 
     /// y = x · Wᵀ for `T` activation rows, each computed exactly as if alone (the batch only
     /// shares the reading of the weights). x: [T, K]  y: [T, N]
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1, path: KernelPath = .best) {
-        Self.forward([Product(self, y)], x: x, T: T, path: path)
+    /// With `accumulate`, y += x · Wᵀ (the same as adding the product afterwards).
+    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1, accumulate: Bool = false, path: KernelPath = .best) {
+        Self.forward([Product(self, y, accumulate: accumulate)], x: x, T: T, path: path)
     }
 
     /// One matrix's output in `forward(_:x:T:path:)`. y: [T, N]
     public struct Product {
         public let matrix: QuantizedMatrix
         public let y: UnsafeMutablePointer<Float>
+        public let accumulate: Bool
 
-        public init(_ matrix: QuantizedMatrix, _ y: UnsafeMutablePointer<Float>) {
+        public init(_ matrix: QuantizedMatrix, _ y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
             self.matrix = matrix
             self.y = y
+            self.accumulate = accumulate
         }
     }
 
@@ -72,7 +75,7 @@ public struct QuantizedMatrix: Sendable {
                 let chunks = matrix.rows * matrix.columns * T >= 1 << 18 ? 8 : 1
                 passes.append(Pass(
                     weights: weights, rowBytes: matrix.rowBytes, columns: Int32(matrix.columns), rows: matrix.rows,
-                    format: Int32(matrix.format == .q4_1 ? QUANT_Q4_1 : QUANT_Q8_0), y: product.y,
+                    format: Int32(matrix.format == .q4_1 ? QUANT_Q4_1 : QUANT_Q8_0), y: product.y, accumulate: product.accumulate ? 1 : 0,
                     firstTask: tasks, rowsPerTask: (matrix.rows + chunks - 1) / chunks))
                 tasks += chunks
             }
@@ -83,7 +86,7 @@ public struct QuantizedMatrix: Sendable {
                     guard begin < end else { return }
                     quant_rows(
                         path.rawValue, pass.format, pass.weights, pass.rowBytes, pass.columns, x, Int32(T), pass.y, Int32(pass.rows),
-                        Int32(begin), Int32(end))
+                        Int32(begin), Int32(end), pass.accumulate)
                 }
             }
         }
@@ -96,6 +99,7 @@ public struct QuantizedMatrix: Sendable {
         let rows: Int
         let format: Int32
         let y: UnsafeMutablePointer<Float>
+        let accumulate: Int32
         let firstTask: Int
         let rowsPerTask: Int
     }
