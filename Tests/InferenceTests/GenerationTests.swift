@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Kernels
 import Testing
 import TestSupport
 import Tokenizers
@@ -59,6 +60,31 @@ struct SamplerTests {
         var sampler = Sampler(SamplingParameters())
         #expect(sampler.next(logits) == 1)
         #expect(Sampler.argmax([2, 5, 5, 1]) == 1)
+    }
+
+    /// argmax takes eight lanes at a time and then the tail: the first of equal maxima wins
+    /// across lanes, blocks and the tail, NaNs never win, and all -inf gives index 0 (as torch).
+    @Test func argmaxOverLanesBlocksAndTail() {
+        var rng = SeededRandom(seed: 3)
+        let values = (0..<1003).map { _ in rng.uniform(-5, 5) }
+        func reference(_ x: [Float]) -> Int {
+            var best = 0
+            for i in x.indices where x[i] > x[best] || (x[best].isNaN && !x[i].isNaN) { best = i }
+            return best
+        }
+        for positions in [[0], [7], [8], [6, 9], [517, 902], [902, 517, 1002], [998, 1001], [1002], [1001, 1002], [13, 21]] {
+            var x = values
+            for p in positions { x[p] = 9 }
+            #expect(Sampler.argmax(x) == positions.min()!, "\(positions)")
+            #expect(Sampler.argmax(x) == reference(x))
+        }
+        var withNaN = values
+        withNaN[40] = .nan
+        withNaN[41] = 9
+        #expect(Sampler.argmax(withNaN) == 41)
+        #expect(Sampler.argmax([Float](repeating: -.infinity, count: 20)) == 0)
+        #expect(Sampler.argmax([Float](repeating: .nan, count: 20)) == 0)
+        #expect(Sampler.argmax([1, 3]) == 1)
     }
 
     @Test func seededSamplingIsReproducible() {
