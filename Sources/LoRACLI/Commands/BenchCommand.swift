@@ -35,6 +35,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --serve: tokens generated per request.")
     var serveTokens: Int = 64
 
+    @Option(name: .long, help: "With --serve: rounds of the four scenarios, interleaved; each figure is its scenario's median round.")
+    var serveRounds: Int = 3
+
     @Option(name: .long, help: "With --train: sequences per batch.")
     var batchSize: Int = 4
 
