@@ -186,12 +186,17 @@ public final class InferenceEngine: Sendable {
                 wake.wait()
                 continue
             }
-            // Prefill, then one decode step for every prefilled row.
-            let waiting = rows.filter { !$0.isPrefilled }
-            for i in Self.rowsToPrefill(nextChunks: waiting.map { nextChunk($0).count }, budget: prefillChunk) { prefill(waiting[i]) }
-            let ready = rows.filter { $0.isPrefilled && !$0.logits.isEmpty }
+            // The decoding rows sample and send their next token, waiting prompts are prefilled
+            // and each sends its first token at once (not after the prompts prefilled behind
+            // it), then one decode step runs for all of them.
             var decoding: [Row] = []
-            for row in ready where advance(row) { decoding.append(row) }
+            for row in rows where row.isPrefilled && !row.logits.isEmpty && advance(row) { decoding.append(row) }
+            let waiting = rows.filter { !$0.isPrefilled }
+            for i in Self.rowsToPrefill(nextChunks: waiting.map { nextChunk($0).count }, budget: prefillChunk) {
+                let row = waiting[i]
+                prefill(row)
+                if row.isPrefilled && !row.logits.isEmpty && advance(row) { decoding.append(row) }
+            }
             if !decoding.isEmpty {
                 do {
                     let V = languageModel.model.config.vocabSize
