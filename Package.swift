@@ -65,6 +65,6 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "Inference", "Registry", "LoRA", "Models", "Tokenizers", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "LoRA", "Models", "Tokenizers", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "LoRA", "Models", "Kernels", "Tokenizers", "TestSupport"]),
     ]
 )

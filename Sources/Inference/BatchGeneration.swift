@@ -30,7 +30,7 @@ extension Generator {
         let contextLength = model.config.maxPositionEmbeddings
         var caches: [KVCache] = []
         var samplers: [Sampler] = []
-        var logits: [[Float]] = []
+        var outputs: [StepOutput] = []
         var results: [Result] = []
         var active: [Bool] = []
         for request in requests {
@@ -39,7 +39,7 @@ extension Generator {
                 throw ModelError.contextOverflow(needed: request.prompt.count + 1, contextLength: contextLength)
             }
             let cache = KVCache(config: model.config, capacity: min(contextLength, request.prompt.count + request.maxTokens))
-            logits.append(try model.forward(request.prompt, cache: cache, adapters: request.adapters))
+            outputs.append(.logits(try model.forward(request.prompt, cache: cache, adapters: request.adapters)))
             caches.append(cache)
             samplers.append(Sampler(request.sampling))
             results.append(Result(tokens: [], text: "", stoppedAtStopToken: false, promptTokens: request.prompt.count))
@@ -48,7 +48,7 @@ extension Generator {
         while active.contains(true) {
             var stepRows: [Int] = []
             for row in requests.indices where active[row] {
-                let token = samplers[row].next(logits[row])
+                let token = samplers[row].next(outputs[row])
                 results[row].tokens.append(token)
                 if requests[row].stopAtStopTokens && languageModel.stopIds.contains(token) {
                     results[row].stoppedAtStopToken = true
@@ -60,10 +60,10 @@ extension Generator {
                 }
             }
             guard !stepRows.isEmpty else { break }
-            let V = model.config.vocabSize
             let next = try model.decodeStep(
-                stepRows.map { results[$0].tokens.last! }, caches: stepRows.map { caches[$0] }, adapters: stepRows.map { requests[$0].adapters })
-            for (i, row) in stepRows.enumerated() { logits[row] = Array(next[(i * V)..<((i + 1) * V)]) }
+                stepRows.map { results[$0].tokens.last! }, caches: stepRows.map { caches[$0] }, adapters: stepRows.map { requests[$0].adapters },
+                greedy: stepRows.map { samplers[$0].isGreedy })
+            for (i, row) in stepRows.enumerated() { outputs[row] = next[i] }
         }
         for row in results.indices {
             let text = results[row].stoppedAtStopToken ? results[row].tokens.dropLast() : results[row].tokens[...]

@@ -34,10 +34,10 @@ public struct Generator {
         let cache = KVCache(config: model.config, capacity: capacity)
         var sampler = Sampler(sampling)
         var decoder = StreamingDecoder(tokenizer: languageModel.tokenizer)
-        var logits = try model.forward(prompt, cache: cache, adapters: adapters)
+        var next = StepOutput.logits(try model.forward(prompt, cache: cache, adapters: adapters))
         var result = Result(tokens: [], text: "", stoppedAtStopToken: false, promptTokens: prompt.count)
         while result.tokens.count < maxTokens {
-            let token = sampler.next(logits)
+            let token = sampler.next(next)
             result.tokens.append(token)
             if stopAtStopTokens && languageModel.stopIds.contains(token) {
                 result.stoppedAtStopToken = true
@@ -47,7 +47,7 @@ public struct Generator {
             result.text += piece
             if !piece.isEmpty && !onText(piece) { break }
             guard result.tokens.count < maxTokens, cache.count < cache.capacity else { break }
-            logits = try model.forward([token], cache: cache, adapters: adapters)
+            next = try model.decodeStep([token], caches: [cache], adapters: [adapters], greedy: [sampler.isGreedy])[0]
         }
         let rest = decoder.flush()
         if !rest.isEmpty {

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Models
 
 /// How the next token is picked from logits: greedy (temperature 0) or sampled with
 /// temperature, top-k and top-p (nucleus), reproducibly from a seed.
@@ -26,9 +27,22 @@ public struct Sampler {
         rng = SeededRandom(seed: parameters.seed)
     }
 
+    /// Temperature 0: the first largest logit, which `LlamaModel.decodeStep(_:caches:adapters:greedy:)`
+    /// can find without computing the logits.
+    public var isGreedy: Bool { parameters.temperature <= 0 }
+
+    /// The next token from a decode step: a greedy row's token as the step found it, or one
+    /// picked from the row's logits.
+    public mutating func next(_ output: StepOutput) -> Int {
+        switch output {
+        case .token(let token): token
+        case .logits(let logits): next(logits)
+        }
+    }
+
     /// logits: [V]
     public mutating func next(_ logits: [Float]) -> Int {
-        if parameters.temperature <= 0 { return Self.argmax(logits) }
+        if isGreedy { return Self.argmax(logits) }
         // Candidates by descending logit; top-k first, then the smallest prefix whose
         // probability reaches top-p (as transformers' TopK then TopP warpers).
         var order = Array(logits.indices)

@@ -53,18 +53,29 @@ public final class LlamaModel: Sendable {
         return head(Array(residual[((T - rows) * C)...]), rows: rows, independentRows: false)
     }
 
-    /// Final norm and head over `rows` rows of the residual stream: [rows, V]. Rows of
-    /// independent sequences, and up to `quantizedRowLimit` rows of one, read the quantized head
-    /// as `project` reads the layers.
+    /// Final norm and head over `rows` rows of the residual stream: [rows, V].
     func head(_ residual: [Float], rows: Int, independentRows: Bool) -> [Float] {
+        logits(finalNorm(residual, rows: rows), rows: rows, independentRows: independentRows)
+    }
+
+    /// The final norm of `rows` rows of the residual stream: [rows, C].
+    func finalNorm(_ residual: [Float], rows: Int) -> [Float] {
+        let C = config.hiddenSize
+        var normed = [Float](repeating: 0, count: rows * C)
+        RMSNorm.forward(residual, weight: weights.outputNorm, out: &normed, T: rows, C: C, eps: config.rmsNormEps)
+        return normed
+    }
+
+    /// The head's products for `rows` normed rows: [rows, V]. Rows of independent sequences,
+    /// and up to `quantizedRowLimit` rows of one, read the quantized head as `project` reads
+    /// the layers.
+    func logits(_ normed: [Float], rows: Int, independentRows: Bool) -> [Float] {
         let C = config.hiddenSize, V = config.vocabSize
-        var finalNormed = [Float](repeating: 0, count: rows * C)
-        RMSNorm.forward(residual, weight: weights.outputNorm, out: &finalNormed, T: rows, C: C, eps: config.rmsNormEps)
         var logits = [Float](repeating: 0, count: rows * V)
         if rows <= Self.quantizedRowLimit || independentRows, let head = weights.quantizedHead {
-            head.forward(finalNormed, &logits, T: rows)
+            head.forward(normed, &logits, T: rows)
         } else {
-            MatMul.forward(finalNormed, weights.head, &logits, T: rows, K: C, N: V)
+            MatMul.forward(normed, weights.head, &logits, T: rows, K: C, N: V)
         }
         return logits
     }

@@ -40,6 +40,9 @@ public final class LlamaWeights: Sendable {
     public let output: [Float]?
     /// The head in its GGUF block format, for decoding.
     public let quantizedHead: QuantizedMatrix?
+    /// Finds greedy decoding's next token without the full logits, when the head is Q8_0 and the
+    /// CPU has AVX-512 VNNI (32 MB beside the head's blocks).
+    public let argmaxScreen: ArgmaxScreen?
 
     public init(
         config: LlamaConfig, tokenEmbedding: [Float], layers: [LayerWeights], outputNorm: [Float], output: [Float]?,
@@ -51,6 +54,7 @@ public final class LlamaWeights: Sendable {
         self.outputNorm = outputNorm
         self.output = output
         self.quantizedHead = quantizedHead
+        argmaxScreen = quantizedHead.flatMap { ArgmaxScreen($0) }
     }
 
     /// The language-model head, [V, C].

@@ -146,7 +146,8 @@ public final class InferenceEngine: Sendable {
         var decoder: StreamingDecoder
         var stops: StopSequenceMatcher
         var prefilled = 0
-        var logits: [Float] = []
+        /// The step's output for the next token; nil once the row has finished or failed.
+        var next: StepOutput?
         var generated: [Int] = []
 
         init(_ pending: Pending, languageModel: LanguageModel) {
@@ -190,25 +191,25 @@ public final class InferenceEngine: Sendable {
             // and each sends its first token at once (not after the prompts prefilled behind
             // it), then one decode step runs for all of them.
             var decoding: [Row] = []
-            for row in rows where row.isPrefilled && !row.logits.isEmpty && advance(row) { decoding.append(row) }
+            for row in rows where row.isPrefilled && row.next != nil && advance(row) { decoding.append(row) }
             let waiting = rows.filter { !$0.isPrefilled }
             for i in Self.rowsToPrefill(nextChunks: waiting.map { nextChunk($0).count }, budget: prefillChunk) {
                 let row = waiting[i]
                 prefill(row)
-                if row.isPrefilled && !row.logits.isEmpty && advance(row) { decoding.append(row) }
+                if row.isPrefilled && row.next != nil && advance(row) { decoding.append(row) }
             }
             if !decoding.isEmpty {
                 do {
-                    let V = languageModel.model.config.vocabSize
                     let next = try languageModel.model.decodeStep(
-                        decoding.map { $0.generated.last! }, caches: decoding.map(\.cache), adapters: decoding.map(\.request.adapters))
-                    for (i, row) in decoding.enumerated() { row.logits = Array(next[(i * V)..<((i + 1) * V)]) }
+                        decoding.map { $0.generated.last! }, caches: decoding.map(\.cache), adapters: decoding.map(\.request.adapters),
+                        greedy: decoding.map(\.sampler.isGreedy))
+                    for (row, output) in zip(decoding, next) { row.next = output }
                     onStep(decoding.count)
                 } catch {
                     for row in decoding { fail(row, "\(error)") }
                 }
             }
-            rows.removeAll { $0.logits.isEmpty && $0.isPrefilled }
+            rows.removeAll { $0.next == nil && $0.isPrefilled }
         }
     }
 
@@ -239,7 +240,7 @@ public final class InferenceEngine: Sendable {
         do {
             let logits = try languageModel.model.forward(Array(row.request.prompt[chunk]), cache: row.cache, adapters: row.request.adapters)
             row.prefilled = chunk.upperBound
-            if row.isPrefilled { row.logits = logits }
+            if row.isPrefilled { row.next = .logits(logits) }
         } catch {
             row.prefilled = row.request.prompt.count
             fail(row, "\(error)")
@@ -247,14 +248,15 @@ public final class InferenceEngine: Sendable {
     }
 
     /// Samples the row's next token and emits its text; true if the row goes on decoding.
-    /// A finished row's logits are emptied, which takes it out of the batch.
+    /// A finished row's output is cleared, which takes it out of the batch.
     private func advance(_ row: Row) -> Bool {
+        guard let next = row.next else { return false }
         if row.pending.cancelled.isCancelled {
-            row.logits = []
+            row.next = nil
             row.pending.continuation.finish()
             return false
         }
-        let token = row.sampler.next(row.logits)
+        let token = row.sampler.next(next)
         row.generated.append(token)
         if languageModel.stopIds.contains(token) {
             finish(row, .stop, countingLast: false)
@@ -283,13 +285,13 @@ public final class InferenceEngine: Sendable {
         let completionTokens = row.generated.count - (countingLast ? 0 : 1)
         row.pending.continuation.yield(.finished(reason, promptTokens: row.request.prompt.count, completionTokens: completionTokens))
         row.pending.continuation.finish()
-        row.logits = []
+        row.next = nil
     }
 
     private func fail(_ row: Row, _ message: String) {
         row.pending.continuation.yield(.failed(message))
         row.pending.continuation.finish()
-        row.logits = []
+        row.next = nil
     }
 }
 

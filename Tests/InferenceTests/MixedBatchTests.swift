@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Kernels
 import LoRA
 import Models
 import Testing
@@ -28,6 +29,40 @@ enum SharedAdapters {
 }
 
 struct MixedBatchTests {
+    /// Greedy rows of a step get, through the head's argmax screen, exactly the token their
+    /// logits give (the first largest); the other rows get their logits unchanged. 10 rows with
+    /// mixed adapters over 12 steps, against the same rows stepped with full logits.
+    @Test func greedyRowsGetTheTokenTheirLogitsGive() throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        let model = languageModel.model
+        #expect(model.weights.argmaxScreen != nil || !ArgmaxScreen.Path.vnni.isSupported, "the Q8_0 head gets a screen on this CPU")
+        let adapters = try SharedAdapters.adapters.get()
+        let rows = 10
+        let rowAdapters: [[LayerAdapters]?] = (0..<rows).map { [adapters[0], nil, adapters[1], adapters[2]][$0 % 4] }
+        let greedy = (0..<rows).map { $0 % 3 != 1 }
+        let prompts = (0..<rows).map { languageModel.tokenizer.encode(["Once upon a time", "The answer is", "import numpy as"][$0 % 3] + String(repeating: " and", count: $0)) }
+        func prefilled() throws -> [KVCache] {
+            try zip(prompts, rowAdapters).map { prompt, adapter in
+                let cache = KVCache(config: model.config, capacity: 64)
+                _ = try model.forward(prompt, cache: cache, adapters: adapter)
+                return cache
+            }
+        }
+        let (screenedCaches, fullCaches) = (try prefilled(), try prefilled())
+        var tokens = (0..<rows).map { [504, 216, 28][$0 % 3] }
+        let V = model.config.vocabSize
+        for step in 0..<12 {
+            let outputs = try model.decodeStep(tokens, caches: screenedCaches, adapters: rowAdapters, greedy: greedy)
+            let full = try model.decodeStep(tokens, caches: fullCaches, adapters: rowAdapters)
+            for row in 0..<rows {
+                let logits = Array(full[(row * V)..<((row + 1) * V)])
+                let expected: StepOutput = greedy[row] ? .token(Sampler.argmax(logits)) : .logits(logits)
+                #expect(outputs[row] == expected, "step \(step) row \(row)")
+                tokens[row] = Sampler.argmax(logits)
+            }
+        }
+    }
+
     /// One decode step over rows with different adapters (and one without) gives each row
     /// exactly the logits it gets alone.
     @Test func decodeStepRowsEqualSoloForwardBitForBit() throws {

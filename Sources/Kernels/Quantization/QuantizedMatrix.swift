@@ -9,6 +9,9 @@ public struct QuantizedMatrix: Sendable {
         case q4_1, q8_0
 
         var bytesPerBlock: Int { self == .q4_1 ? 20 : 34 }
+
+        /// The format's number in `quant_kernels.h`.
+        var kernelCode: Int32 { Int32(self == .q4_1 ? QUANT_Q4_1 : QUANT_Q8_0) }
     }
 
     /// The kernels' instruction sets. Every path gives a batch's rows exactly the results of the
@@ -46,6 +49,17 @@ public struct QuantizedMatrix: Sendable {
         Self.forward([Product(self, y, accumulate: accumulate)], x: x, T: T, path: path)
     }
 
+    /// Row `row`'s product with one vector, bit for bit what `forward` gives for it. x: [K]
+    public func product(row: Int, _ x: UnsafePointer<Float>, path: KernelPath = .best) -> Float {
+        var y: Float = 0
+        bytes.withUnsafeBufferPointer { blocks in
+            quant_rows(
+                path.rawValue, format.kernelCode, blocks.baseAddress! + row * rowBytes, rowBytes,
+                Int32(columns), x, 1, &y, 1, 0, 1, 0)
+        }
+        return y
+    }
+
     /// One matrix's output in `forward(_:x:T:path:)`. y: [T, N]
     public struct Product {
         public let matrix: QuantizedMatrix
@@ -75,7 +89,7 @@ public struct QuantizedMatrix: Sendable {
                 let chunks = matrix.rows * matrix.columns * T >= 1 << 18 ? 8 : 1
                 passes.append(Pass(
                     weights: weights, rowBytes: matrix.rowBytes, columns: Int32(matrix.columns), rows: matrix.rows,
-                    format: Int32(matrix.format == .q4_1 ? QUANT_Q4_1 : QUANT_Q8_0), y: product.y, accumulate: product.accumulate ? 1 : 0,
+                    format: matrix.format.kernelCode, y: product.y, accumulate: product.accumulate ? 1 : 0,
                     firstTask: tasks, rowsPerTask: (matrix.rows + chunks - 1) / chunks))
                 tasks += chunks
             }

@@ -91,6 +91,17 @@ struct BenchCommand: AsyncParsableCommand {
             }
             return (Double(decodeTokens), Date().timeIntervalSince(start))
         }
+        // Greedy generation as `generate` runs it: the head's argmax screen instead of full logits.
+        let greedy = try measure(repeats) {
+            let cache = KVCache(config: config, capacity: 16 + decodeTokens)
+            var next = StepOutput.logits(try model.forward(Array(prompt.prefix(16)), cache: cache))
+            var sampler = Sampler(SamplingParameters())
+            let start = Date()
+            for _ in 0..<decodeTokens {
+                next = try model.decodeStep([sampler.next(next)], caches: [cache], adapters: [nil], greedy: [true])[0]
+            }
+            return (Double(decodeTokens), Date().timeIntervalSince(start))
+        }
 
         let gflops = Machine.sgemmGFLOPS(T: promptTokens, K: config.hiddenSize, N: config.intermediateSize)
         let bandwidth = Machine.readBandwidthGBs()
@@ -116,6 +127,8 @@ struct BenchCommand: AsyncParsableCommand {
                 "tokens_per_second_best": round3(decode.best), "tokens_per_second_median": round3(decode.median),
                 "weight_bytes_per_token": decodeBytes,
                 "limit_tokens_per_second": round3(decodeLimit), "fraction_of_limit": round3(decode.best / decodeLimit),
+                "greedy_tokens_per_second_best": round3(greedy.best), "greedy_tokens_per_second_median": round3(greedy.median),
+                "argmax_screen": model.weights.argmaxScreen != nil,
             ],
             "machine": ["sgemm_gflops": round3(gflops), "read_bandwidth_gb_per_s": round3(bandwidth)],
             "memory": ["resident_mib": Machine.residentMiB().current, "peak_resident_mib": Machine.residentMiB().peak],
