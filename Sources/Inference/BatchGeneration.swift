@@ -39,9 +39,10 @@ extension Generator {
                 throw ModelError.contextOverflow(needed: request.prompt.count + 1, contextLength: contextLength)
             }
             let cache = KVCache(config: model.config, capacity: min(contextLength, request.prompt.count + request.maxTokens))
-            outputs.append(.logits(try model.forward(request.prompt, cache: cache, adapters: request.adapters)))
+            let sampler = Sampler(request.sampling)
+            outputs.append(try model.forward(request.prompt, cache: cache, adapters: request.adapters, greedy: sampler.isGreedy))
             caches.append(cache)
-            samplers.append(Sampler(request.sampling))
+            samplers.append(sampler)
             results.append(Result(tokens: [], text: "", stoppedAtStopToken: false, promptTokens: request.prompt.count))
             active.append(request.maxTokens > 0)
         }

@@ -34,7 +34,7 @@ public struct Generator {
         let cache = KVCache(config: model.config, capacity: capacity)
         var sampler = Sampler(sampling)
         var decoder = StreamingDecoder(tokenizer: languageModel.tokenizer)
-        var next = StepOutput.logits(try model.forward(prompt, cache: cache, adapters: adapters))
+        var next = try model.forward(prompt, cache: cache, adapters: adapters, greedy: sampler.isGreedy)
         var result = Result(tokens: [], text: "", stoppedAtStopToken: false, promptTokens: prompt.count)
         while result.tokens.count < maxTokens {
             let token = sampler.next(next)

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Formats
 import Models
 import Tokenizers
@@ -32,6 +33,9 @@ public struct LanguageModel: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FormatError.fileNotFound(path: path)
         }
+        // Decode steps allocate and free their activations and logits every token, as training
+        // steps do (see `Memory.keepFreedPages`).
+        Memory.keepFreedPages()
         if isDirectory.boolValue { return try loadHuggingFaceFolder(path) }
         let gguf = try GGUFFile(path: path)
         let tokenizer = try BPETokenizer(gguf: gguf)

@@ -36,7 +36,7 @@ public enum BLAS {
 
 public enum Memory {
     /// Keeps freed memory for reuse instead of returning it to the system (see memory_tuning.h).
-    /// Called by the processes that train; harmless elsewhere.
+    /// Called by the processes that train or decode; harmless elsewhere.
     public static func keepFreedPages() {
         memory_keep_freed_pages()
     }

@@ -11,30 +11,8 @@ extension LlamaModel {
         return head(residual, rows: tokens.count, independentRows: true)
     }
 
-    /// `decodeStep`, where the rows marked `greedy` need only their next token, the first
-    /// largest logit: with the head's `ArgmaxScreen` they get it without computing their logits
-    /// (the same token the logits would give); other rows get their logits, as from
-    /// `decodeStep`.
-    public func decodeStep(_ tokens: [Int], caches: [KVCache], adapters: [[LayerAdapters]?], greedy: [Bool]) throws(ModelError) -> [StepOutput] {
-        precondition(greedy.count == tokens.count, "one greedy flag per row")
-        let C = config.hiddenSize, V = config.vocabSize
-        let normed = finalNorm(try decodeLayers(tokens, caches: caches, adapters: adapters), rows: tokens.count)
-        var outputs = [StepOutput?](repeating: nil, count: tokens.count)
-        let screened = greedy.indices.filter { greedy[$0] }
-        if let screen = weights.argmaxScreen, !screened.isEmpty {
-            let x = screened.flatMap { normed[($0 * C)..<(($0 + 1) * C)] }
-            for (row, token) in zip(screened, screen.argmax(x, T: screened.count)) { outputs[row] = token.map { .token($0) } }
-        }
-        let rest = outputs.indices.filter { outputs[$0] == nil }
-        if !rest.isEmpty {
-            let logits = logits(rest.flatMap { normed[($0 * C)..<(($0 + 1) * C)] }, rows: rest.count, independentRows: true)
-            for (i, row) in rest.enumerated() { outputs[row] = .logits(Array(logits[(i * V)..<((i + 1) * V)])) }
-        }
-        return outputs.map { $0! }
-    }
-
     /// The decoder stack for one decode step: [B, C], the residual stream after the last layer.
-    private func decodeLayers(_ tokens: [Int], caches: [KVCache], adapters: [[LayerAdapters]?]) throws(ModelError) -> [Float] {
+    func decodeLayers(_ tokens: [Int], caches: [KVCache], adapters: [[LayerAdapters]?]) throws(ModelError) -> [Float] {
         let config = config
         let B = tokens.count
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
@@ -74,12 +52,4 @@ extension LlamaModel {
         for cache in caches { cache.advance(by: 1) }
         return residual
     }
-}
-
-/// What a decode step gives a row.
-public enum StepOutput: Sendable, Equatable {
-    /// [V]
-    case logits([Float])
-    /// The next token of a greedy row, found without its logits.
-    case token(Int)
 }

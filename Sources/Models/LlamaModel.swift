@@ -26,8 +26,17 @@ public final class LlamaModel: Sendable {
     public func forward(
         _ tokens: [Int], cache: KVCache, adapters: [LayerAdapters]? = nil, logits mode: Logits = .last
     ) throws(ModelError) -> [Float] {
+        let C = config.hiddenSize, T = tokens.count
+        let residual = try layers(tokens, cache: cache, adapters: adapters)
+        let rows = mode == .last ? min(1, T) : T
+        return head(Array(residual[((T - rows) * C)...]), rows: rows, independentRows: false)
+    }
+
+    /// The decoder stack over `tokens`, continuing `cache`: [T, C], the residual stream after the
+    /// last layer.
+    func layers(_ tokens: [Int], cache: KVCache, adapters: [LayerAdapters]?) throws(ModelError) -> [Float] {
         let config = config
-        let T = tokens.count, C = config.hiddenSize
+        let T = tokens.count
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
         let past = cache.count
         guard T > 0 else { return [] }
@@ -48,9 +57,7 @@ public final class LlamaModel: Sendable {
                 T: T, past: past, H: H, Hkv: Hkv, D: D)
         }
         cache.advance(by: T)
-
-        let rows = mode == .last ? 1 : T
-        return head(Array(residual[((T - rows) * C)...]), rows: rows, independentRows: false)
+        return residual
     }
 
     /// Final norm and head over `rows` rows of the residual stream: [rows, V].

@@ -238,9 +238,10 @@ public final class InferenceEngine: Sendable {
     private func prefill(_ row: Row) {
         let chunk = nextChunk(row)
         do {
-            let logits = try languageModel.model.forward(Array(row.request.prompt[chunk]), cache: row.cache, adapters: row.request.adapters)
+            let output = try languageModel.model.forward(
+                Array(row.request.prompt[chunk]), cache: row.cache, adapters: row.request.adapters, greedy: row.sampler.isGreedy)
             row.prefilled = chunk.upperBound
-            if row.isPrefilled { row.next = .logits(logits) }
+            if row.isPrefilled { row.next = output }
         } catch {
             row.prefilled = row.request.prompt.count
             fail(row, "\(error)")
