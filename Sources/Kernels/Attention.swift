@@ -7,9 +7,10 @@ import Foundation
 /// each key/value head).
 public enum Attention {
     /// The T new queries sit at positions `past..<past+T`; their keys and values are already in
-    /// the cache rows `0..<past+T`.
+    /// the cache rows `0..<past+T`. For long prompts: decoding rows and short prompts take one
+    /// query at a time (`decodeHeads`).
     /// q, out: [T, H, D]  kCache, vCache: [S ≥ past+T, Hkv, D]
-    /// scratch: at least T · (past+T) floats, or H · (past+1) when T = 1
+    /// scratch: at least T · (past+T) floats
     public static func forward(
         q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
@@ -19,15 +20,6 @@ public enum Attention {
         let group = H / Hkv
         let scale = 1 / Float(D).squareRoot()
         let qStride = H * D, kvStride = Hkv * D
-        if T == 1 {
-            // Decode: one query row per head; GEMM call overhead would dominate, so direct loops.
-            let perTask = decodeHeadsPerTask(rows: 1, H: H, Hkv: Hkv)
-            Parallel.forEach(H / perTask) { task in
-                let first = task * perTask
-                decodeHeads(first, count: perTask, q: q, kCache: kCache, vCache: vCache, out: out, scores: scratch + first * S, S: S, H: H, Hkv: Hkv, D: D)
-            }
-            return
-        }
         for h in 0..<H {
             let kvHead = h / group
             // scratch[T, S] = scale · Q_h · K_hᵀ

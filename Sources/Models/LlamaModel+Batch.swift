@@ -7,31 +7,42 @@ extension LlamaModel {
     /// `forward([tokens[i]], cache: caches[i], adapters: adapters[i])` returns alone.
     /// Returns [B, V].
     public func decodeStep(_ tokens: [Int], caches: [KVCache], adapters: [[LayerAdapters]?]) throws(ModelError) -> [Float] {
-        let residual = try decodeLayers(tokens, caches: caches, adapters: adapters)
+        let residual = try rowLayers(tokens, caches: caches, adapters: adapters)
         return head(residual, rows: tokens.count, independentRows: true)
     }
 
-    /// The decoder stack for one decode step: [B, C], the residual stream after the last layer.
-    func decodeLayers(_ tokens: [Int], caches: [KVCache], adapters: [[LayerAdapters]?]) throws(ModelError) -> [Float] {
+    /// The decoder stack over rows of independent sequences: row i runs `tokens[i]` continuing
+    /// `caches[i]` with `adapters[i]`. Rows of one sequence (the same cache, the same adapters)
+    /// follow each other in order, at consecutive positions, as a short prompt's chunk does.
+    /// Every row is computed alone (its own attention over its sequence's cache, its own LoRA
+    /// delta), so its result does not depend on the other rows. Returns [rows, C], the residual
+    /// stream after the last layer.
+    func rowLayers(_ tokens: [Int], caches: [KVCache], adapters: [[LayerAdapters]?]) throws(ModelError) -> [Float] {
         let config = config
         let B = tokens.count
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
         precondition(caches.count == B && adapters.count == B, "one cache and one adapter entry per row")
         guard B > 0 else { return [] }
         try checkTokens(tokens)
+        var positions: [Int] = []
+        var added: [ObjectIdentifier: Int] = [:]
         for (row, cache) in caches.enumerated() {
-            guard cache.count < cache.capacity else { throw .contextOverflow(needed: cache.count + 1, contextLength: cache.capacity) }
-            try checkAdapters(adapters[row])
+            let earlier = added[ObjectIdentifier(cache), default: 0]
+            guard cache.count + earlier < cache.capacity else {
+                throw .contextOverflow(needed: cache.count + earlier + 1, contextLength: cache.capacity)
+            }
+            if earlier == 0 { try checkAdapters(adapters[row]) }
+            positions.append(cache.count + earlier)
+            added[ObjectIdentifier(cache)] = earlier + 1
         }
         var residual = embed(tokens)
-        let pasts = caches.map(\.count)
-        let span = (pasts.max() ?? 0) + 1
+        let span = (positions.max() ?? 0) + 1
         var scores = [Float](repeating: 0, count: B * H * span)
-        runLayers(&residual, rows: B, positions: pasts, adapters: .perRow(adapters), saving: nil, quantizedWeights: true) { l, _, k, v, attnOut, q in
+        runLayers(&residual, rows: B, positions: positions, adapters: .perRow(adapters), saving: nil, quantizedWeights: true) { l, _, k, v, attnOut, q in
             let keys = caches.map { $0.keys(l) }, values = caches.map { $0.values(l) }
             for row in 0..<B {
-                k.withUnsafeBufferPointer { (keys[row] + pasts[row] * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
-                v.withUnsafeBufferPointer { (values[row] + pasts[row] * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
+                k.withUnsafeBufferPointer { (keys[row] + positions[row] * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
+                v.withUnsafeBufferPointer { (values[row] + positions[row] * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
             }
             // Every row's heads in one parallel pass: a pass per row costs a dispatch each.
             let perTask = Attention.decodeHeadsPerTask(rows: B, H: H, Hkv: Hkv), tasksPerRow = H / perTask
@@ -43,13 +54,16 @@ extension LlamaModel {
                             Attention.decodeHeads(
                                 first, count: perTask, q: q.baseAddress! + row * H * D, kCache: keys[row], vCache: values[row],
                                 out: out.baseAddress! + row * H * D, scores: scores.baseAddress! + (row * H + first) * span,
-                                S: pasts[row] + 1, H: H, Hkv: Hkv, D: D)
+                                S: positions[row] + 1, H: H, Hkv: Hkv, D: D)
                         }
                     }
                 }
             }
         }
-        for cache in caches { cache.advance(by: 1) }
+        var advanced: Set<ObjectIdentifier> = []
+        for cache in caches where advanced.insert(ObjectIdentifier(cache)).inserted {
+            cache.advance(by: added[ObjectIdentifier(cache)]!)
+        }
         return residual
     }
 }

@@ -14,16 +14,34 @@ extension LlamaModel {
     /// (the same token the logits would give); other rows get their logits, as from
     /// `decodeStep`.
     public func decodeStep(_ tokens: [Int], caches: [KVCache], adapters: [[LayerAdapters]?], greedy: [Bool]) throws(ModelError) -> [StepOutput] {
-        precondition(greedy.count == tokens.count, "one greedy flag per row")
-        let residual = try decodeLayers(tokens, caches: caches, adapters: adapters)
-        return nextOutputs(finalNorm(residual, rows: tokens.count), greedy: greedy)
+        try step(tokens.map { [$0] }, caches: caches, adapters: adapters, greedy: greedy)
+    }
+
+    /// Runs each sequence's next tokens, all sequences in one pass: a decode step's one token or
+    /// a short prompt's chunk (up to `quantizedRowLimit` tokens, which `forward` runs the same
+    /// way). Returns each sequence's output for the token after its chunk, exactly what
+    /// `forward(chunk, cache:adapters:greedy:)` gives it alone. One chunk per cache.
+    public func step(_ chunks: [[Int]], caches: [KVCache], adapters: [[LayerAdapters]?], greedy: [Bool]) throws(ModelError) -> [StepOutput] {
+        precondition(caches.count == chunks.count && adapters.count == chunks.count && greedy.count == chunks.count, "one cache, adapter entry and greedy flag per chunk")
+        precondition(Set(caches.map(ObjectIdentifier.init)).count == caches.count, "one chunk per cache")
+        guard chunks.allSatisfy({ !$0.isEmpty }) else { throw .format("no tokens to run") }
+        let C = config.hiddenSize
+        let residual = try rowLayers(
+            chunks.flatMap { $0 }, caches: chunks.indices.flatMap { Array(repeating: caches[$0], count: chunks[$0].count) },
+            adapters: chunks.indices.flatMap { Array(repeating: adapters[$0], count: chunks[$0].count) })
+        var last: [Float] = [], end = 0
+        for chunk in chunks {
+            end += chunk.count
+            last += residual[((end - 1) * C)..<(end * C)]
+        }
+        return nextOutputs(finalNorm(last, rows: chunks.count), greedy: greedy)
     }
 
     /// `forward` with `.last` logits, or, when `greedy`, the next token as
     /// `decodeStep(_:caches:adapters:greedy:)` finds it. tokens: not empty
     public func forward(_ tokens: [Int], cache: KVCache, adapters: [LayerAdapters]? = nil, greedy: Bool) throws(ModelError) -> StepOutput {
+        guard tokens.count > Self.quantizedRowLimit else { return try step([tokens], caches: [cache], adapters: [adapters], greedy: [greedy])[0] }
         let C = config.hiddenSize
-        guard !tokens.isEmpty else { throw .format("no tokens to run") }
         let residual = try layers(tokens, cache: cache, adapters: adapters)
         return nextOutputs(finalNorm(Array(residual.suffix(C)), rows: 1), greedy: [greedy])[0]
     }

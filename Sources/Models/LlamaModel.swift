@@ -33,23 +33,25 @@ public final class LlamaModel: Sendable {
     }
 
     /// The decoder stack over `tokens`, continuing `cache`: [T, C], the residual stream after the
-    /// last layer.
+    /// last layer. Up to `quantizedRowLimit` tokens run as rows of `rowLayers`, exactly as they
+    /// would in a step with other sequences (a server prefilling several prompts at once gives
+    /// each the result it gets alone); longer prompts as one sequence, through sgemm on the
+    /// Float32 weights and BLAS attention.
     func layers(_ tokens: [Int], cache: KVCache, adapters: [LayerAdapters]?) throws(ModelError) -> [Float] {
         let config = config
         let T = tokens.count
+        guard T > Self.quantizedRowLimit else {
+            return try rowLayers(tokens, caches: Array(repeating: cache, count: T), adapters: Array(repeating: adapters, count: T))
+        }
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
         let past = cache.count
-        guard T > 0 else { return [] }
         guard past + T <= cache.capacity else { throw .contextOverflow(needed: past + T, contextLength: cache.capacity) }
         try checkTokens(tokens)
         try checkAdapters(adapters)
 
         var residual = embed(tokens)
-        var scores = [Float](repeating: 0, count: (T > 1 ? T : H) * (past + T))
-        runLayers(
-            &residual, rows: T, positions: Array(past..<(past + T)), adapters: .shared(adapters), saving: nil,
-            quantizedWeights: T <= Self.quantizedRowLimit
-        ) { l, _, k, v, attnOut, q in
+        var scores = [Float](repeating: 0, count: T * (past + T))
+        runLayers(&residual, rows: T, positions: Array(past..<(past + T)), adapters: .shared(adapters), saving: nil) { l, _, k, v, attnOut, q in
             (cache.keys(l) + past * Hkv * D).update(from: k, count: T * Hkv * D)
             (cache.values(l) + past * Hkv * D).update(from: v, count: T * Hkv * D)
             Attention.forward(
@@ -209,11 +211,11 @@ public final class LlamaModel: Sendable {
         }
     }
 
-    /// Up to this many rows of one sequence, `forward` reads the quantized blocks rather than
-    /// sgemm on the Float32 weights: sgemm reads and repacks 4 bytes a weight per call, which a
-    /// short prompt cannot amortize (prefill measured at 16 tokens 338 → 438 tok/s, 32 tokens
-    /// 432 → 494, equal from 64 on).
-    static let quantizedRowLimit = 64
+    /// Up to this many rows of one sequence, `forward` runs them as rows (`rowLayers`), reading
+    /// the quantized blocks rather than sgemm on the Float32 weights: sgemm reads and repacks 4
+    /// bytes a weight per call, which a short prompt cannot amortize (prefill measured at 16
+    /// tokens 338 → 438 tok/s, 32 tokens 432 → 494, equal from 64 on).
+    public static let quantizedRowLimit = 64
 
     /// The quantized base products of projections that share one input, in one parallel pass
     /// (`QuantizedMatrix.forward(_:x:T:)`); false, computing nothing, when a tensor has no blocks.

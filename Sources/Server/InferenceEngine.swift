@@ -188,16 +188,14 @@ public final class InferenceEngine: Sendable {
                 continue
             }
             // The decoding rows sample and send their next token, waiting prompts are prefilled
-            // and each sends its first token at once (not after the prompts prefilled behind
-            // it), then one decode step runs for all of them.
+            // (short ones together) and send their first token, then one decode step runs for
+            // all of them.
             var decoding: [Row] = []
             for row in rows where row.isPrefilled && row.next != nil && advance(row) { decoding.append(row) }
             let waiting = rows.filter { !$0.isPrefilled }
-            for i in Self.rowsToPrefill(nextChunks: waiting.map { nextChunk($0).count }, budget: prefillChunk) {
-                let row = waiting[i]
-                prefill(row)
-                if row.isPrefilled && row.next != nil && advance(row) { decoding.append(row) }
-            }
+            let prefilling = Self.rowsToPrefill(nextChunks: waiting.map { nextChunk($0).count }, budget: prefillChunk).map { waiting[$0] }
+            prefill(prefilling)
+            for row in prefilling where row.isPrefilled && row.next != nil && advance(row) { decoding.append(row) }
             if !decoding.isEmpty {
                 do {
                     let next = try languageModel.model.decodeStep(
@@ -233,6 +231,31 @@ public final class InferenceEngine: Sendable {
     private func nextChunk(_ row: Row) -> Range<Int> {
         let count = row.request.prompt.count
         return row.prefilled..<(count - row.prefilled <= prefillChunk ? count : row.prefilled + prefillChunk)
+    }
+
+    /// Runs each row's next prompt chunk. Short chunks (up to `LlamaModel.quantizedRowLimit`
+    /// tokens, a whole short prompt) run together in one pass, each exactly as alone: 8 prompts
+    /// of 15 tokens arriving together took 8 passes of 15 rows; longer chunks run one by one.
+    private func prefill(_ rows: [Row]) {
+        let short = rows.filter { nextChunk($0).count <= LlamaModel.quantizedRowLimit }
+        let alone = short.count > 1 ? rows.filter { nextChunk($0).count > LlamaModel.quantizedRowLimit } : rows
+        if short.count > 1 {
+            let chunks = short.map(nextChunk)
+            do {
+                let outputs = try languageModel.model.step(
+                    zip(short, chunks).map { Array($0.request.prompt[$1]) }, caches: short.map(\.cache), adapters: short.map(\.request.adapters),
+                    greedy: short.map(\.sampler.isGreedy))
+                for (row, (chunk, output)) in zip(short, zip(chunks, outputs)) {
+                    row.prefilled = chunk.upperBound
+                    if row.isPrefilled { row.next = output }
+                }
+            } catch {
+                // The step checks every row before it changes any cache: run each alone, so
+                // that only the rows at fault fail.
+                for row in short { prefill(row) }
+            }
+        }
+        for row in alone { prefill(row) }
     }
 
     private func prefill(_ row: Row) {

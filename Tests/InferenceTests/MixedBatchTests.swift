@@ -29,6 +29,29 @@ enum SharedAdapters {
 }
 
 struct MixedBatchTests {
+    /// Prompts of different lengths and adapters in one step (as a server prefills prompts that
+    /// arrive together), with a sequence that is decoding: each gets exactly what it gets alone,
+    /// and its cache continues as alone (the next decode step equals too).
+    @Test func promptsInOneStepEqualEachAlone() throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        let model = languageModel.model
+        let adapters = try SharedAdapters.adapters.get()
+        let texts = ["Hi", "The capital of France is", "def add(a, b):\n    return", "Once upon a time, in a small town by the sea, there lived"]
+        let chunks = texts.map { languageModel.tokenizer.encode($0) }
+        let rowAdapters: [[LayerAdapters]?] = [adapters[0], nil, adapters[1], adapters[2]]
+        let greedy = [true, false, true, false]
+        #expect(Set(chunks.map(\.count)).count == 4 && chunks.allSatisfy { $0.count <= LlamaModel.quantizedRowLimit })
+        func caches() -> [KVCache] { chunks.map { KVCache(config: model.config, capacity: $0.count + 2) } }
+        let (together, alone) = (caches(), caches())
+        let outputs = try model.step(chunks, caches: together, adapters: rowAdapters, greedy: greedy)
+        let solo = try chunks.indices.map { try model.forward(chunks[$0], cache: alone[$0], adapters: rowAdapters[$0], greedy: greedy[$0]) }
+        #expect(outputs == solo)
+        let next = [504, 216, 28, 198]
+        #expect(
+            try model.decodeStep(next, caches: together, adapters: rowAdapters, greedy: greedy)
+                == chunks.indices.map { try model.decodeStep([next[$0]], caches: [alone[$0]], adapters: [rowAdapters[$0]], greedy: [greedy[$0]])[0] })
+    }
+
     /// Greedy rows of a step get, through the head's argmax screen, exactly the token their
     /// logits give (the first largest); the other rows get their logits unchanged. 10 rows with
     /// mixed adapters over 12 steps, against the same rows stepped with full logits.

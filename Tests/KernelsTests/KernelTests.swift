@@ -147,7 +147,7 @@ struct AttentionTests {
         return out
     }
 
-    @Test func prefillAndDecodePathsMatchReference() {
+    @Test func allQueriesOrOneAtATimeMatchReference() {
         let T = 6, H = 4, Hkv = 2, D = 8
         var rng = SeededRandom(seed: 3)
         let q = (0..<(T * H * D)).map { _ in rng.uniform(-1, 1) }
@@ -161,7 +161,7 @@ struct AttentionTests {
         Attention.forward(q: q, kCache: k, vCache: v, out: &out, scratch: &scratch, T: T, past: 0, H: H, Hkv: Hkv, D: D)
         for i in out.indices { #expect(abs(out[i] - expected[i]) < 1e-5) }
 
-        // One query at a time against the growing cache (decode path).
+        // One query at a time against the growing cache.
         for t in 0..<T {
             var row = [Float](repeating: 0, count: H * D)
             Attention.forward(
