@@ -22,7 +22,8 @@ extension LlamaModel {
     /// way). Returns each sequence's output for the token after its chunk, exactly what
     /// `forward(chunk, cache:adapters:greedy:)` gives it alone. One chunk per cache.
     public func step(_ chunks: [[Int]], caches: [KVCache], adapters: [[LayerAdapters]?], greedy: [Bool]) throws(ModelError) -> [StepOutput] {
-        precondition(caches.count == chunks.count && adapters.count == chunks.count && greedy.count == chunks.count, "one cache, adapter entry and greedy flag per chunk")
+        precondition(
+            caches.count == chunks.count && adapters.count == chunks.count && greedy.count == chunks.count, "one cache, adapter entry and greedy flag per chunk")
         precondition(Set(caches.map(ObjectIdentifier.init)).count == caches.count, "one chunk per cache")
         guard chunks.allSatisfy({ !$0.isEmpty }) else { throw .format("no tokens to run") }
         let C = config.hiddenSize
@@ -40,10 +41,9 @@ extension LlamaModel {
     /// `forward` with `.last` logits, or, when `greedy`, the next token as
     /// `decodeStep(_:caches:adapters:greedy:)` finds it. tokens: not empty
     public func forward(_ tokens: [Int], cache: KVCache, adapters: [LayerAdapters]? = nil, greedy: Bool) throws(ModelError) -> StepOutput {
-        guard tokens.count > Self.quantizedRowLimit else { return try step([tokens], caches: [cache], adapters: [adapters], greedy: [greedy])[0] }
-        let C = config.hiddenSize
+        guard !tokens.isEmpty else { throw .format("no tokens to run") }
         let residual = try layers(tokens, cache: cache, adapters: adapters)
-        return nextOutputs(finalNorm(Array(residual.suffix(C)), rows: 1), greedy: [greedy])[0]
+        return nextOutputs(finalNorm(Array(residual.suffix(config.hiddenSize)), rows: 1), greedy: [greedy])[0]
     }
 
     /// Each row's next-token output from its final-normed hidden state. normed: [rows, C]
