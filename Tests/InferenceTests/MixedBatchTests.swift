@@ -52,6 +52,24 @@ struct MixedBatchTests {
                 == chunks.indices.map { try model.decodeStep([next[$0]], caches: [alone[$0]], adapters: [rowAdapters[$0]], greedy: [greedy[$0]])[0] })
     }
 
+    /// A step refuses a bad row (here adapters for the wrong number of layers) before it
+    /// changes any cache, so the server can run the other prompts again alone.
+    @Test func aStepWithABadRowChangesNoCache() throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        let model = languageModel.model
+        let adapters = try SharedAdapters.adapters.get()
+        let chunks = ["Hello", "The capital of France is"].map { languageModel.tokenizer.encode($0) }
+        let caches = chunks.map { KVCache(config: model.config, capacity: $0.count + 1) }
+        #expect(throws: ModelError.self) {
+            try model.step(chunks, caches: caches, adapters: [adapters[0], Array(adapters[1].prefix(3))], greedy: [true, true])
+        }
+        #expect(caches.map(\.count) == [0, 0])
+        let alone = KVCache(config: model.config, capacity: chunks[0].count + 1)
+        #expect(
+            try model.step([chunks[0]], caches: [caches[0]], adapters: [adapters[0]], greedy: [true])
+                == [try model.forward(chunks[0], cache: alone, adapters: adapters[0], greedy: true)])
+    }
+
     /// Greedy rows of a step get, through the head's argmax screen, exactly the token their
     /// logits give (the first largest); the other rows get their logits unchanged. 10 rows with
     /// mixed adapters over 12 steps, against the same rows stepped with full logits.
