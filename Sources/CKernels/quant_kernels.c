@@ -81,13 +81,23 @@ enum { PREFETCH_BLOCKS = 16 };
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
+// A Q4_1 block's scale and minimum, lanes 0 and 1: one load, one conversion, into a fresh
+// register (converting each half into part of a live register, as `half_to_float` compiles,
+// ties a block's decode to whatever last wrote that register).
+AVX2 static inline __attribute__((always_inline)) __m128 q4_1_scale_min(const uint8_t *block) {
+    uint32_t dm;
+    memcpy(&dm, block, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm));
+}
+
 typedef void (*decode_avx2)(const uint8_t *block, __m256 w[4]);
 
 AVX2 static inline __attribute__((always_inline)) void q4_1_decode_avx2(const uint8_t *block, __m256 w[4]) {
     const __m128i low_mask = _mm_set1_epi8(0x0F);
     const __m128i v = _mm_loadu_si128((const __m128i *)(block + 4));
     const __m128i lo = _mm_and_si128(v, low_mask), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low_mask);
-    const __m256 d = _mm256_set1_ps(half_to_float(block)), m = _mm256_set1_ps(half_to_float(block + 2));
+    const __m128 dm = q4_1_scale_min(block);
+    const __m256 d = _mm256_broadcastss_ps(dm), m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
     const __m128i q[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
     for (int j = 0; j < 4; j++) w[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q[j])), m);
 }
@@ -154,7 +164,8 @@ typedef void (*decode_avx512)(const uint8_t *block, __m512 w[2]);
 AVX512 static inline __attribute__((always_inline)) void q4_1_decode_avx512(const uint8_t *block, __m512 w[2]) {
     const __m128i low_mask = _mm_set1_epi8(0x0F);
     const __m128i v = _mm_loadu_si128((const __m128i *)(block + 4));
-    const __m512 d = _mm512_set1_ps(half_to_float(block)), m = _mm512_set1_ps(half_to_float(block + 2));
+    const __m128 dm = q4_1_scale_min(block);
+    const __m512 d = _mm512_broadcastss_ps(dm), m = _mm512_broadcastss_ps(_mm_movehdup_ps(dm));
     w[0] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(v, low_mask))), m);
     w[1] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(v, 4), low_mask))), m);
 }

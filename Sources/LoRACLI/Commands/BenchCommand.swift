@@ -208,20 +208,37 @@ struct BenchCommand: AsyncParsableCommand {
         for i in 0..<lookups { sink &+= cache.adapters(for: "a\(i % 8)") { adapters[0] }.count }
         let swapMilliseconds = Date().timeIntervalSince(swapStart) * 1000 / Double(lookups)
 
-        // 8 rows decoding together: 8 different adapters vs one adapter for all vs the base.
+        // 8 rows decoding together: 8 different adapters vs one adapter for all vs the base; and one
+        // row alone, whose ratio to 8 rows bounds the server's 8-clients-to-one ratio.
         let prompt = languageModel.tokenizer.encode("The workbench serves many adapters from one base model.")
-        func decodeRate(_ rowAdapters: [[LayerAdapters]?]) throws -> Double {
+        func decodeRate(_ rowAdapters: [[LayerAdapters]?], greedy: Bool) throws -> Double {
             let caches = rowAdapters.map { _ in KVCache(config: config, capacity: prompt.count + 40) }
             for (cache, adapter) in zip(caches, rowAdapters) { _ = try model.forward(prompt, cache: cache, adapters: adapter) }
-            let steps = 32
+            let steps = 32, rows = rowAdapters.count
             let start = Date()
-            for step in 0..<steps { _ = try model.decodeStep(Array(repeating: 100 + step, count: 8), caches: caches, adapters: rowAdapters) }
-            return Double(steps * 8) / Date().timeIntervalSince(start)
+            for step in 0..<steps {
+                let tokens = Array(repeating: 100 + step, count: rows)
+                if greedy {
+                    _ = try model.decodeStep(tokens, caches: caches, adapters: rowAdapters, greedy: Array(repeating: true, count: rows))
+                } else {
+                    _ = try model.decodeStep(tokens, caches: caches, adapters: rowAdapters)
+                }
+            }
+            return Double(steps * rows) / Date().timeIntervalSince(start)
         }
-        _ = try decodeRate(Array(repeating: adapters[0], count: 8))
-        let mixed = try (0..<repeats).map { _ in try decodeRate(adapters.map { $0 }) }.max() ?? 0
-        let single = try (0..<repeats).map { _ in try decodeRate(Array(repeating: adapters[0], count: 8)) }.max() ?? 0
-        let baseRate = try (0..<repeats).map { _ in try decodeRate(Array(repeating: nil, count: 8)) }.max() ?? 0
+        func best(_ rowAdapters: [[LayerAdapters]?], greedy: Bool) throws -> Double {
+            try (0..<repeats).map { _ in try decodeRate(rowAdapters, greedy: greedy) }.max() ?? 0
+        }
+        _ = try decodeRate(Array(repeating: adapters[0], count: 8), greedy: false)
+        // Full logits (sampling) and greedy (the argmax screen), as the server decodes them.
+        let (mixed, single, baseRate) = (
+            try best(adapters.map { $0 }, greedy: false), try best(Array(repeating: adapters[0], count: 8), greedy: false),
+            try best(Array(repeating: nil, count: 8), greedy: false)
+        )
+        let (greedyMixed, greedySingle, greedyBase, greedyOneRow) = (
+            try best(adapters.map { $0 }, greedy: true), try best(Array(repeating: adapters[0], count: 8), greedy: true),
+            try best(Array(repeating: nil, count: 8), greedy: true), try best([nil], greedy: true)
+        )
 
         // Listing a registry of 1,000 adapters (rows only; listing never reads adapter files).
         let store = try AdapterStore(root: "\(directory)/store")
@@ -246,6 +263,11 @@ struct BenchCommand: AsyncParsableCommand {
             "load_cold_ms_best": round3(cold.min() ?? 0), "load_cold_ms_median": round3(cold.sorted()[cold.count / 2]),
             "batch8_tokens_per_second": [
                 "eight_adapters": round3(mixed), "one_adapter": round3(single), "base": round3(baseRate), "ratio": round3(mixed / max(single, 1e-9)),
+            ],
+            "batch8_greedy_tokens_per_second": [
+                "eight_adapters": round3(greedyMixed), "one_adapter": round3(greedySingle), "base": round3(greedyBase),
+                "ratio": round3(greedyMixed / max(greedySingle, 1e-9)), "one_row_base": round3(greedyOneRow),
+                "ratio_base_to_one_row": round3(greedyBase / max(greedyOneRow, 1e-9)),
             ],
             "list_1000_adapters_ms_best": round3(listing.min() ?? 0),
             "checksum": sink % 2,
