@@ -90,6 +90,15 @@ AVX2 static inline __attribute__((always_inline)) __m128 q4_1_scale_min(const ui
     return _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm));
 }
 
+// A Q8_0 block's scale, to be converted by the caller straight into all lanes of a fresh
+// register (as `q4_1_scale_min` does, and for the same reason: one vector's head products got
+// 1.6× faster, measured on the 49,152 × 576 head, one thread).
+static inline short half_bits(const uint8_t *block) {
+    short h;
+    memcpy(&h, block, 2);
+    return h;
+}
+
 typedef void (*decode_avx2)(const uint8_t *block, __m256 w[4]);
 
 AVX2 static inline __attribute__((always_inline)) void q4_1_decode_avx2(const uint8_t *block, __m256 w[4]) {
@@ -103,7 +112,7 @@ AVX2 static inline __attribute__((always_inline)) void q4_1_decode_avx2(const ui
 }
 
 AVX2 static inline __attribute__((always_inline)) void q8_0_decode_avx2(const uint8_t *block, __m256 w[4]) {
-    const __m256 d = _mm256_set1_ps(half_to_float(block));
+    const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16(half_bits(block)));
     for (int j = 0; j < 4; j++) {
         w[j] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * j)))));
     }
@@ -175,7 +184,7 @@ AVX512 static inline __attribute__((always_inline)) void q4_1_decode_avx512(cons
 }
 
 AVX512 static inline __attribute__((always_inline)) void q8_0_decode_avx512(const uint8_t *block, __m512 w[2]) {
-    const __m512 d = _mm512_set1_ps(half_to_float(block));
+    const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(half_bits(block)));
     w[0] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(block + 2)))));
     w[1] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(block + 18)))));
 }
