@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Rotary position embedding in Hugging Face's "rotate-half" form: within each head of width D,
@@ -64,7 +65,11 @@ public struct RoPE: Sendable {
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { angles in
                         let c = angles.baseAddress!, s = c + half
                         for t in rows {
-                            let position = positions[t]
+                            let position = positions[t], v = x + t * heads * headDim
+                            if position < tablePositions && direction == 1 {
+                                vm_rope_heads(v, cosTable.baseAddress! + position * half, sinTable.baseAddress! + position * half, Int32(half), Int32(heads))
+                                continue
+                            }
                             for i in 0..<half {
                                 if position < tablePositions {
                                     c[i] = cosTable[position * half + i]
@@ -75,14 +80,7 @@ public struct RoPE: Sendable {
                                     s[i] = direction * Float(sin(angle))
                                 }
                             }
-                            for h in 0..<heads {
-                                let v = x + (t * heads + h) * headDim
-                                for i in 0..<half {
-                                    let a = v[i], b = v[i + half]
-                                    v[i] = a * c[i] - b * s[i]
-                                    v[i + half] = b * c[i] + a * s[i]
-                                }
-                            }
+                            vm_rope_heads(v, c, s, Int32(half), Int32(heads))
                         }
                     }
                 }

@@ -39,4 +39,12 @@ void vm_attention_heads(const float *q, const float *k, const float *v, size_t s
 // machines that have AVX2.
 void vm_attention_heads_portable(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D,
                                  float scale, int heads);
+
+// One row of RMSNorm: out = x · rstd · weight with rstd = 1 / sqrt(mean(x²) + eps), the mean
+// accumulated in double; returns rstd.
+float vm_rms_norm_row(const float *x, const float *weight, float *out, int C, float eps);
+
+// Rotary embedding of `heads` heads of width 2·half in place: (v[i], v[i + half]) rotated by
+// the angle whose cosine and sine are cosines[i] and sines[i].
+void vm_rope_heads(float *v, const float *cosines, const float *sines, int half, int heads);
 #endif
