@@ -9,23 +9,25 @@ public enum Attention {
     /// The T new queries sit at positions `past..<past+T`; their keys and values are already in
     /// the cache rows `0..<past+T`. For long prompts: decoding rows and short prompts take one
     /// query at a time (`decodeHeads`).
-    /// q, out: [T, H, D]  kCache, vCache: [S ≥ past+T, Hkv, D]
+    /// q, out: [T, H, D]  kCache, vCache: S ≥ past+T rows of Hkv heads of D floats, key/value
+    /// head h's row s at `h · headStride + s · rowStride` (by default [S, Hkv, D]; a `KVCache`
+    /// keeps [Hkv, capacity, D])
     /// scratch: at least T · (past+T) floats
     public static func forward(
         q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-        T: Int, past: Int, H: Int, Hkv: Int, D: Int
+        T: Int, past: Int, H: Int, Hkv: Int, D: Int, headStride: Int? = nil, rowStride: Int? = nil
     ) {
         let S = past + T
         let group = H / Hkv
         let scale = 1 / Float(D).squareRoot()
-        let qStride = H * D, kvStride = Hkv * D
+        let qStride = H * D, kvStride = rowStride ?? Hkv * D, headStride = headStride ?? D
         for h in 0..<H {
             let kvHead = h / group
             // scratch[T, S] = scale · Q_h · K_hᵀ
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(S), Int32(D),
-                scale, q + h * D, Int32(qStride), kCache + kvHead * D, Int32(kvStride), 0, scratch, Int32(S))
+                scale, q + h * D, Int32(qStride), kCache + kvHead * headStride, Int32(kvStride), 0, scratch, Int32(S))
             Parallel.forRanges(T, minimumPerTask: 16) { rows in
                 for t in rows {
                     let row = scratch + t * S
@@ -37,7 +39,7 @@ public enum Attention {
             // out_h[T, D] = P · V_h
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(S),
-                1, scratch, Int32(S), vCache + kvHead * D, Int32(kvStride), 0, out + h * D, Int32(qStride))
+                1, scratch, Int32(S), vCache + kvHead * headStride, Int32(kvStride), 0, out + h * D, Int32(qStride))
         }
     }
 
@@ -45,14 +47,15 @@ public enum Attention {
     /// key/value group. A batch of sequences decoding together runs this same function per
     /// (sequence, heads) task, and a head's result does not depend on `count`, so each row equals
     /// its solo result however the work is split.
-    /// q, out: [H, D]  kCache, vCache: [≥ S, Hkv, D]  scores: [count, S]
+    /// q, out: [H, D]  kCache, vCache: [Hkv, ≥ S, D], `headStride` floats from one key/value head
+    /// to the next  scores: [count, S]
     public static func decodeHeads(
-        _ first: Int, count: Int, q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
+        _ first: Int, count: Int, q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>, headStride: Int,
         out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, S: Int, H: Int, Hkv: Int, D: Int
     ) {
         let kvHead = first / (H / Hkv)
         vm_attention_heads(
-            q + first * D, kCache + kvHead * D, vCache + kvHead * D, Hkv * D, scores, out + first * D, Int32(S), Int32(D),
+            q + first * D, kCache + kvHead * headStride, vCache + kvHead * headStride, D, scores, out + first * D, Int32(S), Int32(D),
             1 / Float(D).squareRoot(), Int32(count))
     }
 

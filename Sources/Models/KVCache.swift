@@ -8,12 +8,18 @@ public final class KVCache {
     public let capacity: Int
     /// Positions filled.
     public private(set) var count = 0
+    private let kvHeads: Int, headDim: Int
     private let layerSize: Int
-    /// Per layer: keys [capacity, Hkv, D], then values [capacity, Hkv, D].
+    /// Per layer: keys [Hkv, capacity, D], then values [Hkv, capacity, D]. Each key/value head's
+    /// positions are contiguous, in the order decode attention reads them: rows interleaved
+    /// across heads ([capacity, Hkv, D]) read at half the speed once a long context's cache no
+    /// longer fits in cache (measured, 880 positions × 30 layers, one thread: 4.8 → 2.3 ms).
     private let storage: UnsafeMutablePointer<Float>
 
     public init(config: LlamaConfig, capacity: Int) {
         self.capacity = capacity
+        kvHeads = config.numKeyValueHeads
+        headDim = config.headDim
         layerSize = capacity * config.kvDim
         let total = 2 * config.numHiddenLayers * layerSize
         storage = .allocate(capacity: total)
@@ -22,11 +28,27 @@ public final class KVCache {
 
     deinit { storage.deallocate() }
 
-    /// Layer `layer`'s keys: [capacity, Hkv, D]. Valid while the cache lives.
+    /// Layer `layer`'s keys: [Hkv, capacity, D]. Valid while the cache lives.
     func keys(_ layer: Int) -> UnsafeMutablePointer<Float> { storage + 2 * layer * layerSize }
 
-    /// Layer `layer`'s values: [capacity, Hkv, D]. Valid while the cache lives.
+    /// Layer `layer`'s values: [Hkv, capacity, D]. Valid while the cache lives.
     func values(_ layer: Int) -> UnsafeMutablePointer<Float> { storage + (2 * layer + 1) * layerSize }
+
+    /// Floats between one key/value head's rows and the next head's.
+    var headStride: Int { capacity * headDim }
+
+    /// Writes `rows` positions' keys and values, each [rows, Hkv, D], at positions
+    /// `position ..< position + rows` of layer `layer`.
+    func store(layer: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows: Int, at position: Int) {
+        let (keys, values) = (self.keys(layer), self.values(layer))
+        for row in 0..<rows {
+            for head in 0..<kvHeads {
+                let source = (row * kvHeads + head) * headDim, target = head * headStride + (position + row) * headDim
+                (keys + target).update(from: k + source, count: headDim)
+                (values + target).update(from: v + source, count: headDim)
+            }
+        }
+    }
 
     func advance(by n: Int) { count += n }
 

@@ -39,10 +39,13 @@ extension LlamaModel {
         let span = (positions.max() ?? 0) + 1
         var scores = [Float](repeating: 0, count: B * H * span)
         runLayers(&residual, rows: B, positions: positions, adapters: .perRow(adapters), saving: nil, quantizedWeights: true) { l, _, k, v, attnOut, q in
-            let keys = caches.map { $0.keys(l) }, values = caches.map { $0.values(l) }
-            for row in 0..<B {
-                k.withUnsafeBufferPointer { (keys[row] + positions[row] * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
-                v.withUnsafeBufferPointer { (values[row] + positions[row] * Hkv * D).update(from: $0.baseAddress! + row * Hkv * D, count: Hkv * D) }
+            let keys = caches.map { $0.keys(l) }, values = caches.map { $0.values(l) }, headStrides = caches.map(\.headStride)
+            k.withUnsafeBufferPointer { k in
+                v.withUnsafeBufferPointer { v in
+                    for row in 0..<B {
+                        caches[row].store(layer: l, keys: k.baseAddress! + row * Hkv * D, values: v.baseAddress! + row * Hkv * D, rows: 1, at: positions[row])
+                    }
+                }
             }
             // Every row's heads in one parallel pass: a pass per row costs a dispatch each.
             let perTask = Attention.decodeHeadsPerTask(rows: B, H: H, Hkv: Hkv), tasksPerRow = H / perTask
@@ -52,7 +55,7 @@ extension LlamaModel {
                         Parallel.forEach(B * tasksPerRow) { task in
                             let row = task / tasksPerRow, first = task % tasksPerRow * perTask
                             Attention.decodeHeads(
-                                first, count: perTask, q: q.baseAddress! + row * H * D, kCache: keys[row], vCache: values[row],
+                                first, count: perTask, q: q.baseAddress! + row * H * D, kCache: keys[row], vCache: values[row], headStride: headStrides[row],
                                 out: out.baseAddress! + row * H * D, scores: scores.baseAddress! + (row * H + first) * span,
                                 S: positions[row] + 1, H: H, Hkv: Hkv, D: D)
                         }

@@ -52,11 +52,10 @@ public final class LlamaModel: Sendable {
         var residual = embed(tokens)
         var scores = [Float](repeating: 0, count: T * (past + T))
         runLayers(&residual, rows: T, positions: Array(past..<(past + T)), adapters: .shared(adapters), saving: nil) { l, _, k, v, attnOut, q in
-            (cache.keys(l) + past * Hkv * D).update(from: k, count: T * Hkv * D)
-            (cache.values(l) + past * Hkv * D).update(from: v, count: T * Hkv * D)
+            cache.store(layer: l, keys: k, values: v, rows: T, at: past)
             Attention.forward(
                 q: q, kCache: cache.keys(l), vCache: cache.values(l), out: &attnOut, scratch: &scores,
-                T: T, past: past, H: H, Hkv: Hkv, D: D)
+                T: T, past: past, H: H, Hkv: Hkv, D: D, headStride: cache.headStride, rowStride: D)
         }
         cache.advance(by: T)
         return residual
