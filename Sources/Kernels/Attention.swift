@@ -59,12 +59,6 @@ public enum Attention {
             1 / Float(D).squareRoot(), Int32(count))
     }
 
-    /// Heads per decode task for `rows` sequences: a whole key/value group, whose cached rows are
-    /// then read once for all its heads, unless that leaves too few tasks to share the cores.
-    public static func decodeHeadsPerTask(rows: Int, H: Int, Hkv: Int) -> Int {
-        rows * Hkv >= 8 ? H / Hkv : 1
-    }
-
     /// B independent sequences of T tokens (training): causal attention within each, keeping
     /// the probabilities for `backward`. The B·H (sequence, head) pairs run in parallel, each
     /// with single-threaded BLAS: small GEMMs split across threads cost more than they gain.
