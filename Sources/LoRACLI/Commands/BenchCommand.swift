@@ -102,6 +102,18 @@ struct BenchCommand: AsyncParsableCommand {
             }
             return (Double(decodeTokens), Date().timeIntervalSince(start))
         }
+        // The same after the whole prompt (llama-bench's `-d`): attention then reads
+        // `promptTokens` cached positions per layer for every new token.
+        let greedyAfterPrompt = try measure(repeats) {
+            let cache = KVCache(config: config, capacity: promptTokens + decodeTokens)
+            var next = StepOutput.logits(try model.forward(prompt, cache: cache))
+            var sampler = Sampler(SamplingParameters())
+            let start = Date()
+            for _ in 0..<decodeTokens {
+                next = try model.decodeStep([sampler.next(next)], caches: [cache], adapters: [nil], greedy: [true])[0]
+            }
+            return (Double(decodeTokens), Date().timeIntervalSince(start))
+        }
 
         let gflops = Machine.sgemmGFLOPS(T: promptTokens, K: config.hiddenSize, N: config.intermediateSize)
         let bandwidth = Machine.readBandwidthGBs()
@@ -129,6 +141,8 @@ struct BenchCommand: AsyncParsableCommand {
                 "limit_tokens_per_second": round3(decodeLimit), "fraction_of_limit": round3(decode.best / decodeLimit),
                 "greedy_tokens_per_second_best": round3(greedy.best), "greedy_tokens_per_second_median": round3(greedy.median),
                 "argmax_screen": model.weights.argmaxScreen != nil,
+                "greedy_after_prompt_tokens_per_second_best": round3(greedyAfterPrompt.best),
+                "greedy_after_prompt_tokens_per_second_median": round3(greedyAfterPrompt.median),
             ],
             "machine": ["sgemm_gflops": round3(gflops), "read_bandwidth_gb_per_s": round3(bandwidth)],
             "memory": ["resident_mib": Machine.residentMiB().current, "peak_resident_mib": Machine.residentMiB().peak],
