@@ -59,6 +59,15 @@ static int use_avx2(void) {
     }
     return cached;
 }
+
+static int use_avx512(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = use_avx2() && __builtin_cpu_supports("avx512f");
+    }
+    return cached;
+}
 #else
 static int use_avx2(void) { return 0; }
 #endif
@@ -289,9 +298,9 @@ void vm_low_rank_row(const float *x, const float *a, const float *b, float scale
 // out_j[0..<D] = Σ_s p_j[s] · v[s·stride ..< +D] for `n` (≤ 3, a constant at every call) heads
 // j, p_j = p + j·S and out_j = out + j·D: each value row is loaded once for the heads sharing
 // it, and each element is still summed over s in order, so a head's result does not depend on n.
+// Columns from `d`: the ones before it are done (by weighted_rows_avx512).
 AVX2 static inline __attribute__((always_inline)) void weighted_rows_avx2(const float *p, const float *v, size_t stride, float *out, int S,
-                                                                           int D, const int n) {
-    int d = 0;
+                                                                           int D, int d, const int n) {
     for (; d + 32 <= D; d += 32) {
         __m256 acc[3][4];
         for (int j = 0; j < n; j++)
@@ -316,6 +325,40 @@ AVX2 static inline __attribute__((always_inline)) void weighted_rows_avx2(const 
     }
 }
 
+#define AVX512 __attribute__((target("avx512f,avx2,fma")))
+
+// weighted_rows_avx2's sums, 64 columns a pass: a 64-wide head's value rows are read once, not
+// in two halves (measured, 30 layers' decode attention, one thread: 200 positions 0.35 → 0.25 ms).
+// Returns the columns done, a multiple of 64.
+AVX512 static inline __attribute__((always_inline)) int weighted_rows_avx512(const float *p, const float *v, size_t stride, float *out, int S,
+                                                                              int D, const int n) {
+    int d = 0;
+    for (; d + 64 <= D; d += 64) {
+        __m512 acc[3][4];
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < 4; c++) acc[j][c] = _mm512_setzero_ps();
+        for (int s = 0; s < S; s++) {
+            const float *row = v + (size_t)s * stride + d;
+            const __m512 rows[4] = {_mm512_loadu_ps(row), _mm512_loadu_ps(row + 16), _mm512_loadu_ps(row + 32), _mm512_loadu_ps(row + 48)};
+            for (int j = 0; j < n; j++) {
+                const __m512 ps = _mm512_set1_ps(p[j * S + s]);
+                for (int c = 0; c < 4; c++) acc[j][c] = _mm512_fmadd_ps(ps, rows[c], acc[j][c]);
+            }
+        }
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < 4; c++) _mm512_storeu_ps(out + j * D + d + 16 * c, acc[j][c]);
+    }
+    return d;
+}
+
+AVX512 static int weighted_rows_avx512_n(const float *p, const float *v, size_t stride, float *out, int S, int D, int n) {
+    switch (n) {
+    case 1: return weighted_rows_avx512(p, v, stride, out, S, D, 1);
+    case 2: return weighted_rows_avx512(p, v, stride, out, S, D, 2);
+    default: return weighted_rows_avx512(p, v, stride, out, S, D, 3);
+    }
+}
+
 AVX2 static void attention_heads_avx2(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S,
                                       int D, float scale, int heads) {
     int s = 0;
@@ -337,10 +380,12 @@ AVX2 static void attention_heads_avx2(const float *q, const float *k, const floa
     for (int j = 0; j < heads; j += 3) {
         const float *p = scores + j * S;
         float *o = out + j * D;
-        switch (heads - j) {
-        case 1: weighted_rows_avx2(p, v, stride, o, S, D, 1); break;
-        case 2: weighted_rows_avx2(p, v, stride, o, S, D, 2); break;
-        default: weighted_rows_avx2(p, v, stride, o, S, D, 3); break;
+        const int n = heads - j < 3 ? heads - j : 3;
+        const int done = use_avx512() ? weighted_rows_avx512_n(p, v, stride, o, S, D, n) : 0;
+        switch (n) {
+        case 1: weighted_rows_avx2(p, v, stride, o, S, D, done, 1); break;
+        case 2: weighted_rows_avx2(p, v, stride, o, S, D, done, 2); break;
+        default: weighted_rows_avx2(p, v, stride, o, S, D, done, 3); break;
         }
     }
 }
