@@ -1,9 +1,11 @@
 #include "argmax_screen.h"
+#include "cpu_features.h"
+#include "half.h"
 
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__)
+#if LORA_X86
 #include <immintrin.h>
 #endif
 
@@ -31,12 +33,6 @@ static float radius_factor(int columns) {
 }
 
 static const float RADIUS_FLOOR = 1e-30f;
-
-static inline float half_to_float(const uint8_t *p) {
-    _Float16 f;
-    memcpy(&f, p, 2);
-    return (float)f;
-}
 
 // The smallest f16 not below v (v ≥ 0; +inf above the largest f16).
 static uint16_t half_at_least(float v) {
@@ -128,8 +124,7 @@ static void screen_rows_portable(const uint8_t *packed, int columns, const int8_
 
 // MARK: - AVX-512 VNNI: a lane per row of the group
 
-#if defined(__x86_64__)
-#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma")))
+#if LORA_X86
 
 // `n` (≤ 8, a constant at every call) vectors: their int32 accumulators take each 64-byte chunk
 // of weights in turn, so independent chains hide the instruction's latency.
@@ -197,6 +192,76 @@ VNNI static void screen_rows_vnni(const uint8_t *packed, int columns, const int8
     }
 }
 
+// MARK: - AVX2: a lane per row of half a group
+
+// AVX2 has no u8×s8 dot product into int32 that cannot saturate on these operands: maddubs sums
+// two u8×s8 products in int16, and (q + 128)·x reaches 2·255·127. With the sign moved onto x,
+// |q|·sign(x, q) is at most 2·128·127 = 32,512 a pair: exact. So the integer sums are the VNNI
+// path's, and the Float32 steps after them are the same operations in the same order.
+//
+// One half of a group (8 rows, bytes 32·half.. of each 64-byte chunk) at a time, for `n` ≤ 4
+// vectors: 2n accumulators, under AVX2's 16 registers.
+AVX2 static inline __attribute__((always_inline)) void screen_half_avx2(const uint8_t *packed, int block_count, int columns, const int8_t *xq,
+                                                                         const float *dx, const int n, float *approx, float *radius, int rows,
+                                                                         int g, int half, float factor) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
+    for (int b = 0; b < block_count; b++) {
+        const uint8_t *group = packed + ((size_t)g * block_count + b) * SCREEN_GROUP_BLOCK_BYTES;
+        __m256i dot[4];
+        for (int i = 0; i < n; i++) dot[i] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++) {
+            const __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(group + 64 * k + 32 * half)), flip);
+            const __m256i magnitude = _mm256_abs_epi8(q);
+            for (int i = 0; i < n; i++) {
+                int32_t four;
+                memcpy(&four, xq + (size_t)i * columns + b * 32 + 4 * k, 4);
+                const __m256i pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(_mm256_set1_epi32(four), q));
+                dot[i] = _mm256_add_epi32(dot[i], _mm256_madd_epi16(pairs, ones));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group + 512 + 16 * half)));
+        for (int i = 0; i < n; i++) {
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[i]), _mm256_mul_ps(d, _mm256_set1_ps(dx[i * block_count + b])), acc[i]);
+        }
+    }
+    const size_t column = (size_t)g * SCREEN_GROUP_ROWS + 8 * half;
+    for (int i = 0; i < n; i++) _mm256_storeu_ps(approx + (size_t)i * rows + column, acc[i]);
+    for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
+    for (int b = 0; b < block_count; b++) {
+        const uint8_t *group = packed + ((size_t)g * block_count + b) * SCREEN_GROUP_BLOCK_BYTES;
+        const __m256 l1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group + 544 + 16 * half)));
+        for (int i = 0; i < n; i++) acc[i] = _mm256_fmadd_ps(l1, _mm256_set1_ps(dx[i * block_count + b]), acc[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        _mm256_storeu_ps(radius + (size_t)i * rows + column, _mm256_fmadd_ps(acc[i], _mm256_set1_ps(factor), _mm256_set1_ps(RADIUS_FLOOR)));
+    }
+}
+
+AVX2 static void screen_rows_avx2(const uint8_t *packed, int columns, const int8_t *xq, const float *dx, int x_count, float *approx,
+                                  float *radius, int rows, int group_begin, int group_end) {
+    const int block_count = columns / 32;
+    const float factor = radius_factor(columns);
+    for (int i0 = 0; i0 < x_count; i0 += 4) {
+        const int8_t *xs = xq + (size_t)i0 * columns;
+        const float *dxs = dx + (size_t)i0 * block_count;
+        float *as = approx + (size_t)i0 * rows, *rs = radius + (size_t)i0 * rows;
+        for (int g = group_begin; g < group_end; g++) {
+            for (int half = 0; half < 2; half++) {
+#define HALF_N(n) screen_half_avx2(packed, block_count, columns, xs, dxs, n, as, rs, rows, g, half, factor)
+                switch (x_count - i0) {
+                case 1: HALF_N(1); break;
+                case 2: HALF_N(2); break;
+                case 3: HALF_N(3); break;
+                default: HALF_N(4); break;
+                }
+#undef HALF_N
+            }
+        }
+    }
+}
+
 // `screen_candidates` 16 rows at a time (a scalar pass over 49,152 rows took 48 µs a vector);
 // the same comparisons, so the same rows.
 VNNI static int screen_candidates_avx512(const float *approx, const float *radius, int count, int32_t *candidates) {
@@ -225,15 +290,7 @@ VNNI static int screen_candidates_avx512(const float *approx, const float *radiu
     return found;
 }
 
-static int has_vnni(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")
-            && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-}
+static int has_vnni(void) { return cpu_kernel_vnni(); }
 #endif
 
 // MARK: - Entry points
@@ -241,8 +298,9 @@ static int has_vnni(void) {
 int screen_path_supported(int path) {
     switch (path) {
     case SCREEN_PORTABLE: return 1;
-#if defined(__x86_64__)
+#if LORA_X86
     case SCREEN_VNNI: return has_vnni();
+    case SCREEN_AVX2: return cpu_kernel_level() >= CPU_AVX2;
 #endif
     default: return 0;
     }
@@ -250,9 +308,14 @@ int screen_path_supported(int path) {
 
 void screen_rows(int path, const uint8_t *packed, int columns, const int8_t *xq, const float *dx, const int32_t *corr, int x_count,
                  float *approx, float *radius, int rows, int group_begin, int group_end) {
-#if defined(__x86_64__)
+    (void)path;  // only the x86 paths read it
+#if LORA_X86
     if (path == SCREEN_VNNI && has_vnni()) {
         screen_rows_vnni(packed, columns, xq, dx, corr, x_count, approx, radius, rows, group_begin, group_end);
+        return;
+    }
+    if (path == SCREEN_AVX2 && cpu_kernel_level() >= CPU_AVX2) {
+        screen_rows_avx2(packed, columns, xq, dx, x_count, approx, radius, rows, group_begin, group_end);
         return;
     }
 #endif
@@ -260,7 +323,7 @@ void screen_rows(int path, const uint8_t *packed, int columns, const int8_t *xq,
 }
 
 int screen_candidates(const float *approx, const float *radius, int count, int32_t *candidates) {
-#if defined(__x86_64__)
+#if LORA_X86
     if (has_vnni()) return screen_candidates_avx512(approx, radius, count, candidates);
 #endif
     float lower = -INFINITY;

@@ -1,10 +1,11 @@
 #include "vector_math.h"
+#include "cpu_features.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__)
+#if LORA_X86
 #include <immintrin.h>
 #endif
 
@@ -33,8 +34,7 @@ static inline float exp_scalar(float x) {
 
 // MARK: - exp, AVX2 (the same operations, eight lanes)
 
-#if defined(__x86_64__)
-#define AVX2 __attribute__((target("avx2,fma")))
+#if LORA_X86
 
 AVX2 static inline __m256 exp8(__m256 x) {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
@@ -51,30 +51,15 @@ AVX2 static inline __m256 exp8(__m256 x) {
     return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
 }
 
-static int use_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-}
-
-static int use_avx512(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = use_avx2() && __builtin_cpu_supports("avx512f");
-    }
-    return cached;
-}
+static int use_avx2(void) { return cpu_kernel_level() >= CPU_AVX2; }
+static int use_avx512(void) { return cpu_kernel_level() >= CPU_AVX512; }
 #else
 static int use_avx2(void) { return 0; }
 #endif
 
 // MARK: - Cross-entropy row
 
-#if defined(__x86_64__)
+#if LORA_X86
 AVX2 static double exp_shifted_sum_avx2(float *row, int count, float maximum) {
     __m256 m = _mm256_set1_ps(maximum);
     __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
@@ -101,7 +86,7 @@ static double exp_minus_max(float *row, int count, float *maximum_out) {
     float maximum = -INFINITY;
     for (int i = 0; i < count; i++) maximum = row[i] > maximum ? row[i] : maximum;
     *maximum_out = maximum;
-#if defined(__x86_64__)
+#if LORA_X86
     if (use_avx2()) return exp_shifted_sum_avx2(row, count, maximum);
 #endif
     double sum = 0;
@@ -123,7 +108,7 @@ double vm_cross_entropy_row(float *row, int count, int target, float gradient_sc
 
 // MARK: - SwiGLU
 
-#if defined(__x86_64__)
+#if LORA_X86
 AVX2 static size_t swiglu_forward_avx2(const float *gate, const float *up, float *out, size_t count) {
     size_t i = 0;
     __m256 one = _mm256_set1_ps(1.0f);
@@ -153,7 +138,7 @@ AVX2 static size_t swiglu_backward_avx2(const float *d_out, const float *gate, c
 
 void vm_swiglu_forward(const float *gate, const float *up, float *out, size_t count) {
     size_t i = 0;
-#if defined(__x86_64__)
+#if LORA_X86
     if (use_avx2()) i = swiglu_forward_avx2(gate, up, out, count);
 #endif
     for (; i < count; i++) {
@@ -164,7 +149,7 @@ void vm_swiglu_forward(const float *gate, const float *up, float *out, size_t co
 
 void vm_swiglu_backward(const float *d_out, const float *gate, const float *up, float *d_gate, float *d_up, size_t count) {
     size_t i = 0;
-#if defined(__x86_64__)
+#if LORA_X86
     if (use_avx2()) i = swiglu_backward_avx2(d_out, gate, up, d_gate, d_up, count);
 #endif
     for (; i < count; i++) {
@@ -177,7 +162,7 @@ void vm_swiglu_backward(const float *d_out, const float *gate, const float *up, 
 
 // MARK: - Softmax
 
-#if defined(__x86_64__)
+#if LORA_X86
 AVX2 static double dot_avx2(const float *a, const float *b, int count) {
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
     int i = 0;
@@ -202,7 +187,7 @@ void vm_softmax(float *row, int count) {
 
 void vm_softmax_backward(const float *p, float *d, int count, float scale) {
     double dot = 0;
-#if defined(__x86_64__)
+#if LORA_X86
     if (use_avx2()) {
         dot = dot_avx2(p, d, count);
     } else
@@ -227,7 +212,7 @@ static inline float dot_scalar8(const float *a, const float *b, int count) {
     return sum;
 }
 
-#if defined(__x86_64__)
+#if LORA_X86
 AVX2 static inline float dot8_avx2(const float *a, const float *b, int count) {
     __m256 acc = _mm256_setzero_ps();
     int i = 0;
@@ -284,7 +269,7 @@ AVX2 static void low_rank_row_avx2(const float *x, const float *a, const float *
 #endif
 
 void vm_low_rank_row(const float *x, const float *a, const float *b, float scale, float *u, float *y, int K, int N, int R) {
-#if defined(__x86_64__)
+#if LORA_X86
     if (use_avx2()) {
         low_rank_row_avx2(x, a, b, scale, u, y, K, N, R);
         return;
@@ -294,7 +279,7 @@ void vm_low_rank_row(const float *x, const float *a, const float *b, float scale
     for (int n = 0; n < N; n++) y[n] += scale * dot_scalar8(b + (size_t)n * R, u, R);
 }
 
-#if defined(__x86_64__)
+#if LORA_X86
 // out_j[0..<D] = Σ_s p_j[s] · v[s·stride ..< +D] for `n` (≤ 3, a constant at every call) heads
 // j, p_j = p + j·S and out_j = out + j·D: each value row is loaded once for the heads sharing
 // it, and each element is still summed over s in order, so a head's result does not depend on n.
@@ -325,7 +310,6 @@ AVX2 static inline __attribute__((always_inline)) void weighted_rows_avx2(const 
     }
 }
 
-#define AVX512 __attribute__((target("avx512f,avx2,fma")))
 
 // weighted_rows_avx2's sums, 64 columns a pass: a 64-wide head's value rows are read once, not
 // in two halves (measured, 30 layers' decode attention, one thread: 200 positions 0.35 → 0.25 ms).
@@ -393,7 +377,7 @@ AVX2 static void attention_heads_avx2(const float *q, const float *k, const floa
 
 void vm_attention_heads(const float *q, const float *k, const float *v, size_t stride, float *scores, float *out, int S, int D, float scale,
                         int heads) {
-#if defined(__x86_64__)
+#if LORA_X86
     if (use_avx2()) {
         attention_heads_avx2(q, k, v, stride, scores, out, S, D, scale, heads);
         return;
@@ -433,7 +417,7 @@ static double squares_portable(const float *x, int C) {
     return (q[0] + q[2]) + (q[1] + q[3]);
 }
 
-#if defined(__x86_64__)
+#if LORA_X86
 AVX2 static double squares_avx2(const float *x, int C) {
     if (C % 16 != 0) return squares_portable(x, C);
     __m256d acc[4];
@@ -451,7 +435,7 @@ AVX2 static double squares_avx2(const float *x, int C) {
 
 float vm_rms_norm_row(const float *x, const float *weight, float *out, int C, float eps) {
     double sum;
-#if defined(__x86_64__)
+#if LORA_X86
     if (use_avx2()) sum = squares_avx2(x, C);
     else
 #endif

@@ -1,4 +1,5 @@
 #include "worker_pool.h"
+#include "cpu_features.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -6,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
+#if LORA_X86
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
 #else

@@ -60,6 +60,7 @@ public struct TrainingJob: Sendable {
         onMessage: (Message) -> Void = { _ in }, onEvent: (TrainingEvent, Trainer) -> TrainingDecision = { _, _ in .proceed }
     ) throws -> Outcome {
         let model = languageModel.model
+        try (checkpoint?.adapter.config ?? lora).check(for: model.config)
         let splits = try DatasetSplits.load(path: data, validSplit: validSplit, seed: options.seed)
         let encoder = try languageModel.exampleEncoder(maxLength: options.maxSeqLength, maskPrompt: options.maskPrompt)
         let train = try encoder.encode(splits.train, path: splits.trainPath)
@@ -100,25 +101,36 @@ public struct TrainingJob: Sendable {
             recorder?.finish(report, status: .interrupted, adapter: nil)
             return outcome
         }
+        do {
+            outcome.record = try save(trainer: trainer, report: report, languageModel: languageModel, store: store, recorder: recorder)
+        } catch {
+            recorder?.finish(report, status: .failed, adapter: nil)
+            throw error
+        }
+        return outcome
+    }
+
+    /// Writes the adapter and its report into the run's folder and registers them.
+    private func save(
+        trainer: Trainer, report: TrainingReport, languageModel: LanguageModel, store: AdapterStore?, recorder: RunRecorder?
+    ) throws -> AdapterRecord? {
         try trainer.adapter.savePEFT(to: folder, baseModelName: languageModel.source)
         let reportEncoder = JSONEncoder()
         reportEncoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicWrite.write(
             try reportEncoder.encode(TrainingRecord(options: options, report: report, data: data, model: languageModel.source)),
             to: "\(folder)/training_report.json")
-        if let store, let recorder {
-            let base = try store.baseModel(path: modelPath, config: model.config)
-            let hyperparameters = String(decoding: try JSONEncoder.sorted.encode(options), as: UTF8.self)
-            let record = try store.register(
-                folder: folder, name: name, base: base,
-                provenance: AdapterStore.Provenance(
-                    parent: parent, datasetName: URL(fileURLWithPath: data).lastPathComponent, datasetSHA256: recorder.datasetSHA256,
-                    hyperparameters: hyperparameters, trainLoss: report.finalTrainLoss, validLoss: report.finalValidLoss,
-                    description: description, tags: tags))
-            recorder.finish(report, status: .completed, adapter: record.id)
-            outcome.record = record
-        }
-        return outcome
+        guard let store, let recorder else { return nil }
+        let base = try store.baseModel(path: modelPath, config: languageModel.model.config)
+        let hyperparameters = String(decoding: try JSONEncoder.sorted.encode(options), as: UTF8.self)
+        let record = try store.register(
+            folder: folder, name: name, base: base,
+            provenance: AdapterStore.Provenance(
+                parent: parent, datasetName: URL(fileURLWithPath: data).lastPathComponent, datasetSHA256: recorder.datasetSHA256,
+                hyperparameters: hyperparameters, trainLoss: report.finalTrainLoss, validLoss: report.finalValidLoss,
+                description: description, tags: tags))
+        recorder.finish(report, status: .completed, adapter: record.id)
+        return record
     }
 }
 

@@ -14,6 +14,9 @@ public struct Generator {
         public var tokens: [Int]
         public var text: String
         public var stoppedAtStopToken: Bool
+        /// Generation ended because prompt and answer filled the model's context, not at a stop
+        /// token or `maxTokens`.
+        public var stoppedAtContextLimit = false
         public var promptTokens: Int
     }
 
@@ -46,7 +49,11 @@ public struct Generator {
             let piece = try decoder.append(token)
             result.text += piece
             if !piece.isEmpty && !onText(piece) { break }
-            guard result.tokens.count < maxTokens, cache.count < cache.capacity else { break }
+            guard result.tokens.count < maxTokens else { break }
+            guard cache.count < cache.capacity else {
+                result.stoppedAtContextLimit = true
+                break
+            }
             next = try model.decodeStep([token], caches: [cache], adapters: [adapters], greedy: [sampler.isGreedy])[0]
         }
         let rest = decoder.flush()

@@ -47,6 +47,9 @@ extension LoRAAdapter {
     public static func loadPEFT(from folder: String, for model: LlamaConfig) throws -> LoRAAdapter {
         let config = try readPEFTConfig("\(folder)/\(configFile)")
         let path = "\(folder)/\(weightsFile)"
+        if let selected = config.layers, !selected.contains(where: { (0..<model.numHiddenLayers).contains($0) }) {
+            throw LoRAError.noLayers(path: "\(folder)/\(configFile)", layers: selected, layerCount: model.numHiddenLayers)
+        }
         let file = try SafetensorsFile(path: path)
         var layers = Array(repeating: LayerAdapters(), count: model.numHiddenLayers)
         var matrices: [String: [Float]] = [:]
@@ -65,7 +68,9 @@ extension LoRAAdapter {
                 unknown.append(name)
                 continue
             }
-            matrices[canonical] = try file.floats(name)
+            let values = try file.floats(name)
+            if let bad = values.firstIndex(where: { !$0.isFinite }) { throw LoRAError.nonFinite(path: path, tensor: name, index: bad) }
+            matrices[canonical] = values
         }
         guard unknown.isEmpty else {
             // A layer index past the model, or a module the config does not list.

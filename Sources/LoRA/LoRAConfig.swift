@@ -27,6 +27,30 @@ public struct LoRAConfig: Sendable, Equatable {
 
     public func adapts(layer: Int) -> Bool { layers?.contains(layer) ?? true }
 
+    /// Trainable parameters on `model`: r · (in + out) per adapted projection.
+    public func parameterCount(for model: LlamaConfig) -> Int {
+        let perLayer = targets.reduce(0) { total, tensor in
+            let shape = tensor.shape(model)
+            return total + rank * (shape[0] + shape[1])
+        }
+        return perLayer * (0..<model.numHiddenLayers).count { adapts(layer: $0) }
+    }
+
+    /// Refuses, before any allocation, a configuration that cannot train on `model`: a layer
+    /// index the model does not have, or parameters whose weights, gradients and two AdamW
+    /// moments (16 bytes each) would not fit in `memoryBytes`.
+    public func check(for model: LlamaConfig, memoryBytes: UInt64 = ProcessInfo.processInfo.physicalMemory) throws(LoRAError) {
+        if let layers, let bad = layers.first(where: { !(0..<model.numHiddenLayers).contains($0) }) {
+            throw .invalidConfig(path: "--layers", reason: "layer \(bad) does not exist: the model has \(model.numHiddenLayers) layers (0-\(model.numHiddenLayers - 1))")
+        }
+        let bytes = UInt64(parameterCount(for: model)) * 16
+        if bytes > memoryBytes {
+            throw .invalidConfig(
+                path: "--rank",
+                reason: "rank \(rank) means \(parameterCount(for: model)) trainable parameters, \(bytes >> 30) GiB with gradients and AdamW moments; this machine has \(memoryBytes >> 30) GiB")
+        }
+    }
+
     /// "q_proj,v_proj", "qv" style shorthands, or "all".
     public static func parseTargets(_ text: String) throws(LoRAError) -> [LayerTensor] {
         if text == "all" || text == "all-linear" { return LayerTensor.projections }

@@ -6,6 +6,8 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
     case shapeMismatches(path: String, mismatches: [String])
     case missingTensors(path: String, names: [String])
     case unknownTarget(String)
+    case nonFinite(path: String, tensor: String, index: Int)
+    case noLayers(path: String, layers: [Int], layerCount: Int)
 
     public var description: String {
         switch self {
@@ -19,6 +21,10 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
             "\(path): adapter does not fit this base model (hint: trained for another base?): \(mismatches.prefix(5).joined(separator: "; "))\(mismatches.count > 5 ? "; and \(mismatches.count - 5) more" : "")"
         case .missingTensors(let path, let names):
             "\(path): missing tensors: \(names.prefix(5).joined(separator: ", "))\(names.count > 5 ? " and \(names.count - 5) more" : "")"
+        case .nonFinite(let path, let tensor, let index):
+            "\(path): \(tensor) has a value that is not finite (NaN or infinity) at index \(index); the adapter is broken"
+        case .noLayers(let path, let layers, let layerCount):
+            "\(path): layers_to_transform \(layers) selects none of the model's \(layerCount) layers (0-\(layerCount - 1))"
         case .unknownTarget(let name):
             "unknown target module '\(name)' (use q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, or all)"
         }

@@ -6,6 +6,16 @@ import GRDB
 /// commands write at the same time without corrupting it.
 public struct AdapterRegistry: Sendable {
     private let writer: any DatabaseWriter
+    public let path: String
+
+    /// The database's errors name its file.
+    private func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        do { return try writer.write(updates) } catch { throw RegistryError.wrap(error, path: path) }
+    }
+
+    private func read<T>(_ value: (Database) throws -> T) throws -> T {
+        do { return try writer.read(value) } catch { throw RegistryError.wrap(error, path: path) }
+    }
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     public init(path: String) throws {
@@ -22,8 +32,12 @@ public struct AdapterRegistry: Sendable {
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
-        let pool = try DatabasePool(path: path, configuration: configuration)
-        try self.init(writer: pool, path: path)
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try self.init(writer: pool, path: path)
+        } catch {
+            throw RegistryError.wrap(error, path: path)
+        }
     }
 
     /// A private in-memory database (tests).
@@ -33,9 +47,10 @@ public struct AdapterRegistry: Sendable {
 
     private init(writer: any DatabaseWriter, path: String) throws {
         self.writer = writer
+        self.path = path
         let migrator = Migrations.migrator
         // A database written by a newer lora has migrations this one does not know.
-        if try writer.read({ try migrator.hasBeenSuperseded($0) }) { throw RegistryError.newerSchema(path: path) }
+        if try read({ try migrator.hasBeenSuperseded($0) }) { throw RegistryError.newerSchema(path: path) }
         try migrator.migrate(writer)
     }
 
@@ -43,7 +58,7 @@ public struct AdapterRegistry: Sendable {
 
     /// The row for this fingerprint, inserted if new.
     public func registerBaseModel(_ record: BaseModelRecord) throws -> BaseModelRecord {
-        try writer.write { db in
+        try write { db in
             if let existing = try BaseModelRecord.filter(Column("fingerprint") == record.fingerprint).fetchOne(db) {
                 return existing
             }
@@ -54,13 +69,13 @@ public struct AdapterRegistry: Sendable {
     }
 
     public func baseModel(id: Int64) throws -> BaseModelRecord? {
-        try writer.read { try BaseModelRecord.fetchOne($0, key: id) }
+        try read { try BaseModelRecord.fetchOne($0, key: id) }
     }
 
     /// A base whose file at `path` still has this size and modification time: its fingerprint
     /// need not be recomputed.
     public func baseModel(path: String, fileSize: Int64, modifiedAt: Double) throws -> BaseModelRecord? {
-        try writer.read { db in
+        try read { db in
             try BaseModelRecord.filter(Column("path") == path && Column("fileSize") == fileSize && Column("modifiedAt") == modifiedAt)
                 .fetchOne(db)
         }
@@ -74,7 +89,7 @@ public struct AdapterRegistry: Sendable {
     public func registerAdapter(
         _ record: AdapterRecord, tags: [String] = [], place: (Int) throws -> String
     ) throws -> AdapterRecord {
-        try writer.write { db in
+        try write { db in
             var inserted = record
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM adapter WHERE name = ?", arguments: [record.name])
             inserted.version = (latest ?? 0) + 1
@@ -87,10 +102,19 @@ public struct AdapterRegistry: Sendable {
         }
     }
 
+    /// Inserts a row for a version whose files are already in place (`AdapterStore.rebuild`).
+    public func restoreAdapter(_ record: AdapterRecord) throws -> AdapterRecord {
+        try write { db in
+            var inserted = record
+            try inserted.insert(db)
+            return inserted
+        }
+    }
+
     /// `name` or `name@version`; without a version, the latest.
     public func adapter(_ reference: String) throws -> AdapterRecord? {
         let (name, version) = Self.parse(reference)
-        return try writer.read { db in
+        return try read { db in
             var request = AdapterRecord.filter(Column("name") == name)
             if let version { request = request.filter(Column("version") == version) }
             return try request.order(Column("version").desc).fetchOne(db)
@@ -98,12 +122,12 @@ public struct AdapterRegistry: Sendable {
     }
 
     public func adapter(id: Int64) throws -> AdapterRecord? {
-        try writer.read { try AdapterRecord.fetchOne($0, key: id) }
+        try read { try AdapterRecord.fetchOne($0, key: id) }
     }
 
     /// Adapters matching every filter given, newest first.
     public func adapters(name: String? = nil, baseModelId: Int64? = nil, tag: String? = nil) throws -> [AdapterRecord] {
-        try writer.read { db in
+        try read { db in
             var request = AdapterRecord.all()
             if let name { request = request.filter(Column("name") == name) }
             if let baseModelId { request = request.filter(Column("baseModelId") == baseModelId) }
@@ -115,13 +139,13 @@ public struct AdapterRegistry: Sendable {
     }
 
     public func tags(of adapterId: Int64) throws -> [String] {
-        try writer.read { db in
+        try read { db in
             try String.fetchAll(db, sql: "SELECT tag FROM adapterTag WHERE adapterId = ? ORDER BY tag", arguments: [adapterId])
         }
     }
 
     public func setTags(of adapterId: Int64, adding: [String], removing: [String]) throws {
-        try writer.write { db in
+        try write { db in
             for tag in adding {
                 try db.execute(sql: "INSERT OR IGNORE INTO adapterTag (adapterId, tag) VALUES (?, ?)", arguments: [adapterId, tag])
             }
@@ -144,17 +168,14 @@ public struct AdapterRegistry: Sendable {
 
     /// Deletes the row (its tags, runs and evaluations go with it); `removeFiles` runs inside
     /// the transaction, after the delete, so the files go only if the row did.
-    public func removeAdapter(id: Int64, removeFiles: () throws -> Void) throws {
-        try writer.write { db in
-            _ = try AdapterRecord.deleteOne(db, key: id)
-            try removeFiles()
-        }
+    public func removeAdapter(id: Int64) throws {
+        try write { db in _ = try AdapterRecord.deleteOne(db, key: id) }
     }
 
     // MARK: - Training runs and evaluations
 
     public func startRun(_ run: TrainingRunRecord) throws -> TrainingRunRecord {
-        try writer.write { db in
+        try write { db in
             var inserted = run
             try inserted.insert(db)
             return inserted
@@ -162,19 +183,32 @@ public struct AdapterRegistry: Sendable {
     }
 
     public func updateRun(_ run: TrainingRunRecord) throws {
-        try writer.write { db in try run.update(db) }
+        try write { db in try run.update(db) }
+    }
+
+    /// Marks "running" rows whose process on this machine is gone (killed, or crashed before
+    /// it could say so) as failed.
+    public func failAbandonedRuns() throws {
+        let running = try read { db in
+            try TrainingRunRecord.filter(Column("status") == TrainingRunRecord.Status.running.rawValue && Column("pid") != nil).fetchAll(db)
+        }
+        for var run in running {
+            guard let pid = run.pid, kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            run.status = .failed
+            try write { db in try run.update(db) }
+        }
     }
 
     public func runs(adapterId: Int64) throws -> [TrainingRunRecord] {
-        try writer.read { try TrainingRunRecord.filter(Column("adapterId") == adapterId).fetchAll($0) }
+        try read { try TrainingRunRecord.filter(Column("adapterId") == adapterId).fetchAll($0) }
     }
 
     public func runs(named name: String) throws -> [TrainingRunRecord] {
-        try writer.read { try TrainingRunRecord.filter(Column("name") == name).order(Column("id")).fetchAll($0) }
+        try read { try TrainingRunRecord.filter(Column("name") == name).order(Column("id")).fetchAll($0) }
     }
 
     public func recordEvaluation(_ evaluation: EvaluationRecord) throws -> EvaluationRecord {
-        try writer.write { db in
+        try write { db in
             var inserted = evaluation
             try inserted.insert(db)
             return inserted
@@ -182,7 +216,7 @@ public struct AdapterRegistry: Sendable {
     }
 
     public func evaluations(adapterId: Int64?) throws -> [EvaluationRecord] {
-        try writer.read { db in
+        try read { db in
             let request = adapterId.map { EvaluationRecord.filter(Column("adapterId") == $0) }
                 ?? EvaluationRecord.filter(Column("adapterId") == nil)
             return try request.order(Column("id")).fetchAll(db)

@@ -15,10 +15,49 @@ public struct AdapterStore: Sendable {
     /// The files a registered version keeps (checkpoints stay with the training run).
     static let keptFiles = [LoRAAdapter.configFile, LoRAAdapter.weightsFile, "training_report.json"]
 
+    public static let registryFile = "registry.sqlite"
+
+    /// Opens the store at `root`, creating an empty one where there is nothing. A folder that
+    /// holds adapter versions but no usable registry is refused, never taken for a new store:
+    /// `gc` would then delete every version as unregistered.
     public init(root: String) throws {
         self.root = root
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        registry = try AdapterRegistry(path: "\(root)/registry.sqlite")
+        let fileManager = FileManager.default
+        try fileManager.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let path = "\(root)/\(Self.registryFile)"
+        let size = (try? fileManager.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+        if size == nil || size == 0 {
+            let versions = Self.versionFolders(in: root)
+            if !versions.isEmpty {
+                throw RegistryError.registryMissing(path: path, empty: size == 0, versions: versions.count)
+            }
+        }
+        registry = try AdapterRegistry(path: path)
+        try registry.failAbandonedRuns()
+    }
+
+    /// `name/N` folders holding an adapter's config (what a registered version looks like).
+    static func versionFolders(in root: String) -> [String] {
+        let fileManager = FileManager.default
+        var found: [String] = []
+        for name in (try? fileManager.contentsOfDirectory(atPath: root)) ?? [] where !name.hasPrefix(".") {
+            for entry in (try? fileManager.contentsOfDirectory(atPath: "\(root)/\(name)")) ?? [] where Int(entry) != nil {
+                if fileManager.fileExists(atPath: "\(root)/\(name)/\(entry)/\(LoRAAdapter.configFile)") { found.append("\(name)/\(entry)") }
+            }
+        }
+        return found.sorted()
+    }
+
+    /// Writers of version folders (register, remove) hold this shared; `gc` holds it
+    /// exclusively, so it never takes a registration's staging folder, or a version placed
+    /// but not yet committed, for debris. A killed process's lock goes with it.
+    func withLock<T>(exclusive: Bool, _ body: () throws -> T) throws -> T {
+        let descriptor = open("\(root)/.store.lock", O_RDWR | O_CREAT, 0o644)
+        guard descriptor >= 0 else { throw RegistryError.io(path: "\(root)/.store.lock", reason: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        flock(descriptor, exclusive ? LOCK_EX : LOCK_SH)
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
     }
 
     public func folder(of record: AdapterRecord) -> String { "\(root)/\(record.path)" }
@@ -67,46 +106,62 @@ public struct AdapterStore: Sendable {
         }
     }
 
-    /// Copies the PEFT folder `source` into the store as the next version of `name`.
+    /// Copies the PEFT folder `source` into the store as the next version of `name`, after
+    /// loading it as the base's adapter would be loaded (so nothing that can never load is
+    /// registered: tensors that do not parse, shapes that contradict the config, NaN).
     public func register(
         folder source: String, name: String, base: BaseModelRecord, provenance: Provenance = Provenance()
     ) throws -> AdapterRecord {
         guard AdapterRegistry.isValidName(name) else { throw RegistryError.invalidName(name) }
         guard let baseId = base.id else { throw RegistryError.unknownAdapter("base \(base.name) is not registered") }
         let config = try LoRAAdapter.readPEFTConfig("\(source)/\(LoRAAdapter.configFile)")
+        if let shapes = try? JSONDecoder().decode(LlamaConfig.self, from: Data(base.shapes.utf8)) {
+            _ = try LoRAAdapter.loadPEFT(from: source, for: shapes)
+        }
         let parentId = try provenance.parent.map { reference -> Int64 in
             guard let parent = try registry.adapter(reference), let id = parent.id else { throw RegistryError.unknownAdapter(reference) }
             return id
         }
-        let fileManager = FileManager.default
-        try fileManager.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
-        let staging = "\(root)/\(name)/.incoming-\(UUID().uuidString)"
-        try fileManager.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        var hashes: [String: String] = [:]
-        var size: Int64 = 0
-        do {
-            for file in Self.keptFiles where fileManager.fileExists(atPath: "\(source)/\(file)") {
-                try fileManager.copyItem(atPath: "\(source)/\(file)", toPath: "\(staging)/\(file)")
-                hashes[file] = try Hashing.sha256(file: "\(staging)/\(file)")
-                size += (try fileManager.attributesOfItem(atPath: "\(staging)/\(file)")[.size] as? NSNumber)?.int64Value ?? 0
+        return try withLock(exclusive: false) {
+            let fileManager = FileManager.default
+            try fileManager.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
+            let staging = "\(root)/\(name)/.incoming-\(UUID().uuidString)"
+            try fileManager.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            var hashes: [String: String] = [:]
+            var size: Int64 = 0
+            var placed: String?
+            do {
+                for file in Self.keptFiles where fileManager.fileExists(atPath: "\(source)/\(file)") {
+                    try fileManager.copyItem(atPath: "\(source)/\(file)", toPath: "\(staging)/\(file)")
+                    hashes[file] = try Hashing.sha256(file: "\(staging)/\(file)")
+                    size += (try fileManager.attributesOfItem(atPath: "\(staging)/\(file)")[.size] as? NSNumber)?.int64Value ?? 0
+                }
+                try syncFolder(staging)
+                let record = AdapterRecord(
+                    name: name, baseModelId: baseId, rank: config.rank, alpha: Double(config.alpha),
+                    targets: config.targets.compactMap(\.peftName).joined(separator: ","),
+                    files: String(decoding: try JSONEncoder.sorted.encode(hashes), as: UTF8.self),
+                    sha256: hashes[LoRAAdapter.weightsFile] ?? "", sizeBytes: size, parentId: parentId,
+                    datasetName: provenance.datasetName, datasetSHA256: provenance.datasetSHA256,
+                    hyperparameters: provenance.hyperparameters, trainLoss: provenance.trainLoss, validLoss: provenance.validLoss,
+                    description: provenance.description)
+                return try registry.registerAdapter(record, tags: provenance.tags) { version in
+                    let relative = "\(name)/\(version)"
+                    // Inside the write transaction no row has this version, so a folder here
+                    // is what a failed commit or an interrupted removal left: debris.
+                    if fileManager.fileExists(atPath: "\(root)/\(relative)") { try fileManager.removeItem(atPath: "\(root)/\(relative)") }
+                    try fileManager.moveItem(atPath: staging, toPath: "\(root)/\(relative)")
+                    placed = relative
+                    return relative
+                }
+            } catch {
+                try? fileManager.removeItem(atPath: staging)
+                // The move ran but the commit failed (a full disk at COMMIT): no row names the folder.
+                if let placed, (try? registry.adapter(placed.replacingOccurrences(of: "/", with: "@"))) == nil {
+                    try? fileManager.removeItem(atPath: "\(root)/\(placed)")
+                }
+                throw RegistryError.wrap(error, path: "\(root)/\(name)")
             }
-            try syncFolder(staging)
-            let record = AdapterRecord(
-                name: name, baseModelId: baseId, rank: config.rank, alpha: Double(config.alpha),
-                targets: config.targets.compactMap(\.peftName).joined(separator: ","),
-                files: String(decoding: try JSONEncoder.sorted.encode(hashes), as: UTF8.self),
-                sha256: hashes[LoRAAdapter.weightsFile] ?? "", sizeBytes: size, parentId: parentId,
-                datasetName: provenance.datasetName, datasetSHA256: provenance.datasetSHA256,
-                hyperparameters: provenance.hyperparameters, trainLoss: provenance.trainLoss, validLoss: provenance.validLoss,
-                description: provenance.description)
-            return try registry.registerAdapter(record, tags: provenance.tags) { version in
-                let relative = "\(name)/\(version)"
-                try fileManager.moveItem(atPath: staging, toPath: "\(root)/\(relative)")
-                return relative
-            }
-        } catch {
-            try? fileManager.removeItem(atPath: staging)
-            throw error
         }
     }
 
@@ -153,39 +208,55 @@ public struct AdapterStore: Sendable {
         return problems
     }
 
-    /// Deletes the row, then the files (inside the same transaction).
+    /// Deletes the row, and once that has committed, the files: a process killed in between
+    /// leaves files without a row, which `gc` (or the next registration of that version)
+    /// removes, never a row without files.
     public func remove(_ record: AdapterRecord) throws {
         guard let id = record.id else { return }
         let folder = folder(of: record)
-        try registry.removeAdapter(id: id) {
-            if FileManager.default.fileExists(atPath: folder) { try FileManager.default.removeItem(atPath: folder) }
+        try withLock(exclusive: false) {
+            try registry.removeAdapter(id: id)
+            try Self.removeFolder(folder)
         }
+    }
+
+    /// Renames the folder out of its place first, so a half-deleted folder is never mistaken
+    /// for a version, then deletes it.
+    private static func removeFolder(_ folder: String) throws {
+        let fileManager = FileManager.default
+        guard fileManager.fileExists(atPath: folder) else { return }
+        let parent = URL(fileURLWithPath: folder).deletingLastPathComponent().path
+        let trash = "\(parent)/.removing-\(UUID().uuidString)"
+        try fileManager.moveItem(atPath: folder, toPath: trash)
+        try fileManager.removeItem(atPath: trash)
     }
 
     /// Removes version folders without a row (and staging leftovers) and rows whose files are
     /// gone. Returns what it removed.
     public func garbageCollect() throws -> (folders: [String], rows: [String]) {
-        let fileManager = FileManager.default
-        let records = try registry.adapters()
-        let known = Set(records.map(\.path))
-        var folders: [String] = []
-        for name in (try? fileManager.contentsOfDirectory(atPath: root)) ?? [] where !name.hasPrefix(".") && name != "registry.sqlite" {
-            var isDirectory: ObjCBool = false
-            guard fileManager.fileExists(atPath: "\(root)/\(name)", isDirectory: &isDirectory), isDirectory.boolValue else { continue }
-            for entry in (try? fileManager.contentsOfDirectory(atPath: "\(root)/\(name)")) ?? [] {
-                let relative = "\(name)/\(entry)"
-                let isVersion = Int(entry) != nil
-                guard entry.hasPrefix(".incoming-") || (isVersion && !known.contains(relative)) else { continue }
-                try fileManager.removeItem(atPath: "\(root)/\(relative)")
-                folders.append(relative)
+        try withLock(exclusive: true) {
+            let fileManager = FileManager.default
+            let records = try registry.adapters()
+            let known = Set(records.map(\.path))
+            var folders: [String] = []
+            for name in (try? fileManager.contentsOfDirectory(atPath: root)) ?? [] where !name.hasPrefix(".") && name != Self.registryFile {
+                var isDirectory: ObjCBool = false
+                guard fileManager.fileExists(atPath: "\(root)/\(name)", isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+                for entry in (try? fileManager.contentsOfDirectory(atPath: "\(root)/\(name)")) ?? [] {
+                    let relative = "\(name)/\(entry)"
+                    let debris = entry.hasPrefix(".incoming-") || entry.hasPrefix(".removing-")
+                    guard debris || (Int(entry) != nil && !known.contains(relative)) else { continue }
+                    try fileManager.removeItem(atPath: "\(root)/\(relative)")
+                    folders.append(relative)
+                }
             }
+            var rows: [String] = []
+            for record in records where !fileManager.fileExists(atPath: "\(folder(of: record))/\(LoRAAdapter.weightsFile)") {
+                if let id = record.id { try registry.removeAdapter(id: id) }
+                rows.append(record.reference)
+            }
+            return (folders, rows)
         }
-        var rows: [String] = []
-        for record in records where !fileManager.fileExists(atPath: "\(folder(of: record))/\(LoRAAdapter.weightsFile)") {
-            try remove(record)
-            rows.append(record.reference)
-        }
-        return (folders, rows)
     }
 
     /// fsync every file so the rename that publishes the folder never exposes unwritten data.

@@ -77,6 +77,11 @@ enum Migrations {
                 t.column("createdAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v2: run owner") { db in
+            // The process that runs the training, so a run left "running" by a killed process
+            // can be told from one still going.
+            try db.alter(table: "trainingRun") { t in t.add(column: "pid", .integer) }
+        }
         return migrator
     }
 }

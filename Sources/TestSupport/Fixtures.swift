@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Tokenizers
 
 /// Locates the golden fixtures, the default model and the package root for tests.
 public enum Fixtures {
@@ -67,4 +68,39 @@ public enum GGUFFileLoader {
     private static let shared = Result { try GGUFFile(path: Fixtures.modelPath) }
 
     public static func load() throws -> GGUFFile { try shared.get() }
+}
+
+/// The fixture's greedy chat generation (the `generate.jsonl` case whose prompt is a rendered
+/// ChatML conversation ending in a user turn), so tests that need a known answer take it from
+/// the files, whatever fixture set `LORA_FIXTURES` names.
+public struct FixtureChatAnswer: Sendable {
+    /// The last user message of the prompt.
+    public let question: String
+    public let promptIds: [Int]
+    /// The generated ids up to and including the first stop token.
+    public let answerIds: [Int]
+    /// The answer's text without the stop token.
+    public let answer: String
+
+    public struct Missing: Error, CustomStringConvertible {
+        public var description: String {
+            "generate.jsonl in \(Fixtures.directory) has no chat prompt whose greedy answer ends at a stop token"
+        }
+    }
+
+    public static func load(tokenizer: BPETokenizer, stopIds: Set<Int>) throws -> FixtureChatAnswer {
+        for entry in try Fixtures.jsonLines("generate.jsonl") {
+            guard let prompt = entry["prompt_ids"] as? [Int], let generated = entry["new_ids"] as? [Int],
+                let stop = generated.firstIndex(where: { stopIds.contains($0) })
+            else { continue }
+            let text = try tokenizer.decode(prompt)
+            let opening = "<|im_start|>user\n", closing = "<|im_end|>\n<|im_start|>assistant\n"
+            guard text.hasSuffix(closing), let start = text.range(of: opening, options: .backwards) else { continue }
+            let question = String(text[start.upperBound..<text.index(text.endIndex, offsetBy: -closing.count)])
+            let answerIds = Array(generated[...stop])
+            return FixtureChatAnswer(
+                question: question, promptIds: prompt, answerIds: answerIds, answer: try tokenizer.decode(Array(answerIds.dropLast())))
+        }
+        throw Missing()
+    }
 }

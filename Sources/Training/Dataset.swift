@@ -19,7 +19,7 @@ public enum DatasetRecord: Sendable, Equatable {
     }
 
     /// Parses one line; `line` (1-based) and `path` only name the place in errors.
-    public static func parse(_ text: Substring, path: String, line: Int) throws(DatasetError) -> DatasetRecord {
+    public static func parse(_ text: String, path: String, line: Int) throws(DatasetError) -> DatasetRecord {
         guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) else {
             throw .malformedLine(path: path, line: line, reason: "not valid JSON")
         }
@@ -87,21 +87,17 @@ public struct DatasetScan: Sendable {
     public var lineCount = 0
 
     public init(path: String, stopAtFirstError: Bool = false) throws(DatasetError) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw .notFound(path: path) }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw .malformedLine(path: path, line: 1, reason: "the file is not UTF-8")
-        }
+        let file = try JSONLines(path: path)
+        lineCount = file.lines.count
         var format: String?
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        lineCount = lines.last?.isEmpty == true ? lines.count - 1 : lines.count
-        for (index, line) in lines.enumerated() where !line.allSatisfy(\.isWhitespace) {
+        for line in file.lines where !line.isBlank {
             do throws(DatasetError) {
-                let record = try DatasetRecord.parse(line, path: path, line: index + 1)
+                let record = try DatasetRecord.parse(try file.text(of: line), path: path, line: line.number)
                 if let format, format != record.formatName {
-                    throw .mixedFormats(path: path, line: index + 1, expected: format, found: record.formatName)
+                    throw .mixedFormats(path: path, line: line.number, expected: format, found: record.formatName)
                 }
                 format = record.formatName
-                records.append((index + 1, record))
+                records.append((line.number, record))
             } catch {
                 errors.append(error)
                 if stopAtFirstError { return }

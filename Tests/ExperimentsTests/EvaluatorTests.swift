@@ -6,16 +6,18 @@ import TestSupport
 import Tokenizers
 import Training
 
-/// Exact and normalised match on a hand-made set whose answers are known: SmolLM2 answers
-/// "What is the capital of France?" with "The capital of France is Paris." (the greedy
-/// generation fixture).
+/// Exact and normalised match on a hand-made set whose answers are known: the greedy chat
+/// answer of the generation fixture, as given, in lower case without punctuation, and wrong.
 struct EvaluatorTests {
     @Test func exactMatchOnKnownAnswers() throws {
         let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
-        let question = "What is the capital of France?"
+        let fixture = try FixtureChatAnswer.load(tokenizer: languageModel.tokenizer, stopIds: languageModel.stopIds)
+        let question = fixture.question
+        let loose = fixture.answer.lowercased().filter { $0.isLetter || $0.isNumber || $0 == " " }
+        try #require(loose != fixture.answer && Prediction.normalize(loose) == Prediction.normalize(fixture.answer))
         let records: DatasetSplits.Records = [
-            (1, .completion(prompt: question, completion: "The capital of France is Paris.")),
-            (2, .completion(prompt: question, completion: "the capital of france is paris")),
+            (1, .completion(prompt: question, completion: fixture.answer)),
+            (2, .completion(prompt: question, completion: loose)),
             (3, .chat([ChatMessage(role: "user", content: question), ChatMessage(role: "assistant", content: "Berlin.")])),
         ]
         let result = try Evaluator(languageModel: languageModel, batchSize: 2).evaluate(records, path: "hand-made", adapters: nil)
@@ -23,14 +25,15 @@ struct EvaluatorTests {
         #expect(result.predictions.map(\.normalized) == [true, true, false])
         #expect(result.exactMatch == 1.0 / 3)
         #expect(result.normalizedMatch == 2.0 / 3)
-        #expect(result.predictions[0].output == "The capital of France is Paris.")
+        #expect(result.predictions[0].output == fixture.answer)
         #expect(result.loss > 0 && result.perplexity == exp(result.loss))
         // The loss is the one training computes on the same records.
         let encoder = try languageModel.exampleEncoder(maxLength: 512)
         let batch = Batcher(examples: try encoder.encode(records, path: "-").examples, batchSize: 3, seed: 0, padId: try languageModel.endOfTextId(), shuffle: false)
             .sequentialBatches()[0]
         let expected = try languageModel.model.loss(batch, adapters: nil) / Double(batch.scoredCount)
-        #expect(abs(result.loss - expected) < 1e-9)
+        // Batches of 2 and of 3 sum in other orders: equal within the fixtures' loss tolerance.
+        #expect(abs(result.loss - expected) <= Tolerance.loss * abs(expected))
     }
 
     @Test func textDataGetsLossOnly() throws {

@@ -24,17 +24,21 @@ struct GenerationTests {
         }
     }
 
+    /// The fixture's chat answer, ending at its end-of-turn token, with the prompt rendered by
+    /// our own template from the question.
     @Test func chatAnswerStopsAtEndOfTurn() throws {
         let languageModel = try SharedLanguageModel.model.get()
-        let prompt = try languageModel.chatPrompt([ChatMessage(role: "user", content: "What is the capital of France?")])
+        let fixture = try FixtureChatAnswer.load(tokenizer: languageModel.tokenizer, stopIds: languageModel.stopIds)
+        let prompt = try languageModel.chatPrompt([ChatMessage(role: "user", content: fixture.question)])
+        #expect(prompt == fixture.promptIds)
         var streamed = ""
-        let result = try Generator(languageModel).generate(prompt: prompt, maxTokens: 32) { piece in
+        let result = try Generator(languageModel).generate(prompt: prompt, maxTokens: fixture.answerIds.count + 8) { piece in
             streamed += piece
             return true
         }
-        #expect(result.tokens == [504, 3575, 282, 4649, 314, 7042, 30, 2])
-        #expect(result.stoppedAtStopToken)
-        #expect(result.text == "The capital of France is Paris.")
+        #expect(result.tokens == fixture.answerIds)
+        #expect(result.stoppedAtStopToken && !result.stoppedAtContextLimit)
+        #expect(result.text == fixture.answer)
         #expect(streamed == result.text)
     }
 

@@ -73,10 +73,11 @@ struct MixedBatchTests {
     /// Greedy rows of a step get, through the head's argmax screen, exactly the token their
     /// logits give (the first largest); the other rows get their logits unchanged. 10 rows with
     /// mixed adapters over 12 steps, against the same rows stepped with full logits.
-    @Test func greedyRowsGetTheTokenTheirLogitsGive() throws {
+    @Test(.enabled(if: ArgmaxScreen.Path.best != nil, "the argmax screen needs AVX-512 VNNI or AVX2 (LORA_KERNELS allows neither)"))
+    func greedyRowsGetTheTokenTheirLogitsGive() throws {
         let languageModel = try SharedLanguageModel.model.get()
         let model = languageModel.model
-        #expect(model.weights.argmaxScreen != nil || !ArgmaxScreen.Path.vnni.isSupported, "the Q8_0 head gets a screen on this CPU")
+        #expect(model.weights.argmaxScreen != nil, "the Q8_0 head gets a screen on this CPU")
         let adapters = try SharedAdapters.adapters.get()
         let rows = 10
         let rowAdapters: [[LayerAdapters]?] = (0..<rows).map { [adapters[0], nil, adapters[1], adapters[2]][$0 % 4] }
@@ -164,6 +165,11 @@ struct MixedBatchTests {
         let languageModel = try SharedLanguageModel.model.get()
         let adapters = try SharedAdapters.adapters.get()
         let prompt = try languageModel.chatPrompt([ChatMessage(role: "user", content: "What is the capital of France?")])
+        // The three adapters must change the model differently, or the test shows nothing.
+        let firstLogits = try (0..<3).map { index in
+            try languageModel.model.forward(prompt, cache: KVCache(config: languageModel.model.config, capacity: prompt.count), adapters: adapters[index])
+        }
+        #expect(firstLogits[0] != firstLogits[1] && firstLogits[1] != firstLogits[2] && firstLogits[0] != firstLogits[2])
         let order = [0, 1, 2, 0, 2, 1]
         var outputs: [Int: [Int]] = [:]
         for index in order {
@@ -175,7 +181,6 @@ struct MixedBatchTests {
         for index in 0..<3 {
             #expect(try Generator(fresh).generate(prompt: prompt, maxTokens: 10, adapters: adapters[index]).tokens == outputs[index])
         }
-        #expect(Set(outputs.values).count >= 2, "switching adapters changes the answer")
     }
 }
 

@@ -7,7 +7,7 @@ import Kernels
 /// first of equal maxima) for every vector, on every path this CPU runs, with the radius a true
 /// and tight bound.
 struct ArgmaxScreenTests {
-    static let paths = [ArgmaxScreen.Path.portable, .vnni].filter(\.isSupported)
+    static let paths = ArgmaxScreen.Path.allCases.filter(\.isSupported)
 
     /// A Q8_0 matrix from each row's blocks: (scale, 32 signed weights).
     static func q8_0(_ rows: [[(Float, [Int8])]]) -> QuantizedMatrix {
@@ -104,15 +104,34 @@ struct ArgmaxScreenTests {
         }
     }
 
-    @Test func pathsAgreeBitForBit() throws {
-        guard Self.paths.count == 2 else { return }
+    /// Every path the CPU runs against the portable one, on rows that hold the extreme weights
+    /// -128 and 127 (where AVX2's sign trick and int16 pair sums are closest to their limits)
+    /// against inputs of both signs at full scale.
+    @Test(.enabled(if: paths.count > 1, "only the portable path runs here (LORA_KERNELS or the CPU)"))
+    func pathsAgreeBitForBit() throws {
         var rng = SeededRandom(seed: 4)
-        let matrix = Self.competingRows(rows: 96, blocks: 3, &rng)
-        let x = Self.vectors(T: 9, columns: matrix.columns, &rng)
-        let portable = try #require(ArgmaxScreen(matrix, path: .portable)).bounds(x, T: 9)
-        let vnni = try #require(ArgmaxScreen(matrix, path: .vnni)).bounds(x, T: 9)
-        #expect(portable.approx.map(\.bitPattern) == vnni.approx.map(\.bitPattern))
-        #expect(portable.radius.map(\.bitPattern) == vnni.radius.map(\.bitPattern))
+        var extremeRows: [[(Float, [Int8])]] = []
+        for r in 0..<32 {
+            var blocks: [(Float, [Int8])] = []
+            for b in 0..<3 {
+                let weights: [Int8] = (0..<32).map { j in (r + j) % 2 == 0 ? -128 : 127 }
+                blocks.append((Float(b + 1) * 0.01, weights))
+            }
+            extremeRows.append(blocks)
+        }
+        let extremeX: [Float] = (0..<(7 * 96)).map { i in (i / 3) % 2 == 0 ? 1 : -1 }
+        let cases: [(QuantizedMatrix, [Float])] = [
+            (Self.competingRows(rows: 96, blocks: 3, &rng), Self.vectors(T: 9, columns: 96, &rng)), (Self.q8_0(extremeRows), extremeX),
+        ]
+        for (matrix, x) in cases {
+            let T = x.count / matrix.columns
+            let portable = try #require(ArgmaxScreen(matrix, path: .portable)).bounds(x, T: T)
+            for path in Self.paths where path != .portable {
+                let other = try #require(ArgmaxScreen(matrix, path: path)).bounds(x, T: T)
+                #expect(portable.approx.map(\.bitPattern) == other.approx.map(\.bitPattern), "path \(path)")
+                #expect(portable.radius.map(\.bitPattern) == other.radius.map(\.bitPattern), "path \(path)")
+            }
+        }
     }
 
     /// Values the bound does not cover are left to the caller; a zero vector ties every row at 0.

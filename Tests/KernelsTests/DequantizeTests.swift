@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 import TestSupport
@@ -47,6 +48,21 @@ struct DequantizeTests {
 }
 
 /// The fused decode kernels against "dequantize, then multiply" (the reference path).
+struct HalfConversionTests {
+    /// Every f16 bit pattern, through the kernels' scalar conversion, equals Swift's: zeros,
+    /// subnormals, normals, infinities, and NaN (as NaN).
+    @Test func everyHalfConvertsExactly() {
+        for bits in 0...UInt16.max {
+            let expected = Float(Float16(bitPattern: bits)), found = quant_half_to_float(bits)
+            if expected.isNaN {
+                #expect(found.isNaN, "bits \(bits)")
+            } else {
+                #expect(found.bitPattern == expected.bitPattern, "bits \(bits)")
+            }
+        }
+    }
+}
+
 struct QuantizedMatrixTests {
     @Test(arguments: [("Q4_1", QuantizedMatrix.Format.q4_1), ("Q8_0", QuantizedMatrix.Format.q8_0)])
     func fusedDotEqualsDequantizedProduct(type: String, format: QuantizedMatrix.Format) throws {
@@ -82,8 +98,8 @@ struct QuantizedMatrixTests {
         }
         let x = (0..<17 * columns).map { _ in rng.uniform(-1, 1) }
         let reference = MatMul.reference(x, dequantized, T: 17, K: columns, N: rows)
-        #expect(QuantizedMatrix.KernelPath.portable.isSupported)
-        for path in QuantizedMatrix.KernelPath.allCases where path.isSupported {
+        #expect(KernelPath.portable.isSupported)
+        for path in KernelPath.allCases where path.isSupported {
             var solo = [Float](repeating: 0, count: 17 * rows)
             for t in 0..<17 {
                 x.withUnsafeBufferPointer { x in

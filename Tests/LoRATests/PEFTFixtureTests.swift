@@ -16,9 +16,14 @@ enum Shared {
 struct PEFTFixtureTests {
     @Test func adapterLoadsWithPEFTConfig() throws {
         let adapter = try Shared.adapter.get()
-        #expect(adapter.config.rank == 8 && adapter.config.alpha == 16 && adapter.config.scale == 2)
-        #expect(adapter.config.targets == LayerTensor.projections)
-        #expect(adapter.layers.count == 30 && adapter.layers.allSatisfy { !$0.isEmpty })
+        let config = try Fixtures.json("peft_adapter/adapter_config.json")
+        let rank = try #require(config["r"] as? Int), alpha = try #require((config["lora_alpha"] as? NSNumber)?.floatValue)
+        let targets = try #require(config["target_modules"] as? [String]).compactMap { LayerTensor(peftName: $0) }
+        #expect(adapter.config.rank == rank && adapter.config.alpha == alpha && adapter.config.scale == alpha / Float(rank))
+        #expect(adapter.config.targets == LayerTensor.projections.filter(targets.contains))
+        let layers = try Shared.model.get().config.numHiddenLayers
+        let adapted = (config["layers_to_transform"] as? [Int]).map(Set.init) ?? Set(0..<layers)
+        #expect(adapter.layers.count == layers && adapter.layers.indices.allSatisfy { adapter.layers[$0].isEmpty != adapted.contains($0) })
     }
 
     func checkLogits(_ model: LlamaModel, adapters: [LayerAdapters]?, index: Int) throws {

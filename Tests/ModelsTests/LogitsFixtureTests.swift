@@ -58,16 +58,22 @@ struct LogitsFixtureTests {
         let ids = try #require(try Fixtures.jsonLines("chat.jsonl").first?["ids"] as? [Int])
         let batch = TrainingBatch(inputIds: [ids], labels: [ids])
         #expect(try trainingOnly.loss(batch, adapters: nil) == (try model.loss(batch, adapters: nil)))
-        let logits = try trainingOnly.forward(ids, cache: KVCache(config: model.config, capacity: ids.count))
-        #expect(abs(logits[504] - 25.325) < Tolerance.logits && logits.indices.max { logits[$0] < logits[$1] } == 504)
+        try expectLastRowMatchesFixtures(trainingOnly)
     }
 
-    @Test func capitalOfFranceFigures() throws {
-        let model = try SharedModel.model.get()
-        let chat = try #require(try Fixtures.jsonLines("chat.jsonl").first?["ids"] as? [Int])
-        let logits = try model.forward(chat, cache: KVCache(config: model.config, capacity: chat.count))
-        let order = logits.indices.sorted { logits[$0] > logits[$1] }
-        #expect(order[0] == 504 && abs(logits[504] - 25.325) < 2e-3)
-        #expect(order[1] == 60 && abs(logits[60] - 25.243) < 2e-3)
+    /// The usual forward (last row of logits only, quantized products for short prompts)
+    /// against the full last row transformers gave, for every fixture prompt.
+    @Test func lastRowOnlyForwardMatchesTransformers() throws {
+        try expectLastRowMatchesFixtures(try SharedModel.model.get())
+    }
+
+    func expectLastRowMatchesFixtures(_ model: LlamaModel) throws {
+        for entry in try Fixtures.jsonLines("logits.jsonl") {
+            let ids = try #require(entry["ids"] as? [Int])
+            let expected = try Fixtures.floats(try #require(entry["last_logits_f32"] as? String))
+            let logits = try model.forward(ids, cache: KVCache(config: model.config, capacity: ids.count))
+            let worst = maxAbsDifference(logits, expected)
+            #expect(worst.value < Tolerance.logits, "\(ids.count) ids: max |Δ| \(worst.value) at id \(worst.index)")
+        }
     }
 }

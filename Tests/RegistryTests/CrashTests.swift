@@ -15,13 +15,12 @@ struct CrashTests {
         try #require(FileManager.default.isExecutableFile(atPath: Self.lora), "build the lora product first (swift build -c release)")
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        // An adapter of SmolLM2's real size (9.8 MB), so that a kill can land mid-copy.
-        let config = LlamaConfig(
-            vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9,
-            numKeyValueHeads: 3, ropeTheta: 100000, rmsNormEps: 1e-5, maxPositionEmbeddings: 8192, tieWordEmbeddings: true)
+        // An adapter of the real model's size (9.8 MB for SmolLM2), so that a kill can land mid-copy.
+        let config = try LlamaConfig(gguf: GGUFFileLoader.load())
         let source = try AdapterStore(root: "\(directory)/source")
+        let shapes = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
         let base = try source.registry.registerBaseModel(
-            BaseModelRecord(name: "smol", architecture: "llama", path: "-", fingerprint: "f00d", shapes: "{}", fileSize: 0, modifiedAt: 0))
+            BaseModelRecord(name: "smol", architecture: "llama", path: "-", fingerprint: "f00d", shapes: shapes, fileSize: 0, modifiedAt: 0))
         let adapter = LoRAAdapter.initialized(LoRAConfig(rank: 8, alpha: 16, targets: LayerTensor.projections), for: config, seed: 1)
         try adapter.savePEFT(to: "\(directory)/peft", baseModelName: "smol")
         let record = try source.register(folder: "\(directory)/peft", name: "big", base: base)

@@ -6,7 +6,7 @@
 
 // Greedy decoding needs only the largest of the head's 49,152 products x·w_r, not their values.
 // A screen finds it exactly while computing few products exactly: int8 dot products (AVX-512
-// VNNI) give every product approximately, each with a proven bound on its error; only the rows
+// VNNI, or AVX2) give every product approximately, each with a proven bound on its error; only the rows
 // whose interval can still reach the best lower end are then computed by the Float32 kernel.
 //
 // Screening layout of a Q8_0 matrix (rows a multiple of 16, columns of 32): for each group of
@@ -15,9 +15,9 @@
 // d, then 16 f16 bounds |d|·Σ|q| (rounded up).
 enum { SCREEN_GROUP_ROWS = 16, SCREEN_GROUP_BLOCK_BYTES = 512 + 64 };
 
-// Code paths: both give the same results bit for bit (exact integer sums, the same Float32
-// operations in the same order).
-enum { SCREEN_PORTABLE = 0, SCREEN_VNNI = 1 };
+// Code paths: all give the same results bit for bit (exact integer sums, the same Float32
+// operations in the same order). AVX2 reads the same layout with vpmaddubsw / vpmaddwd.
+enum { SCREEN_PORTABLE = 0, SCREEN_VNNI = 1, SCREEN_AVX2 = 2 };
 int screen_path_supported(int path);
 
 size_t screen_packed_bytes(int rows, int columns);

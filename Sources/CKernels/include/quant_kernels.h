@@ -19,15 +19,14 @@
 // 16-31). Q8_0 block: f16 d, 32 signed bytes.
 enum { QUANT_Q4_1 = 0, QUANT_Q8_0 = 1 };
 
-// Code paths. Each computes every (weight row, vector) dot the same way whatever the batch, so a
-// batch's rows equal the vectors alone on any one path; paths differ from each other in
-// summation order. Tests run every path this CPU supports.
-enum { QUANT_PORTABLE = 0, QUANT_AVX2 = 1, QUANT_AVX512 = 2 };
-int quant_path_supported(int path);
-int quant_best_path(void);
-
-// An unsupported path runs the portable one. With `accumulate`, y += the products.
+// `path` is a level of cpu_features.h. Each computes every (weight row, vector) dot the same way
+// whatever the batch, so a batch's rows equal the vectors alone on any one path; paths differ
+// from each other in summation order. A path above cpu_kernel_level() runs the portable one.
+// With `accumulate`, y += the products.
 void quant_rows(int path, int format, const uint8_t *weights, size_t row_bytes, int columns, const float *x, int x_count,
                 float *y, int rows, int row_begin, int row_end, int accumulate);
+
+// The kernels' scalar f16 → f32 conversion (half.h), exported for its exhaustive test.
+float quant_half_to_float(uint16_t bits);
 
 #endif

@@ -121,6 +121,22 @@ public struct GGUFFile: Sendable {
             let start = dataOffset + relative
             tensors.append(GGUFTensorInfo(name: raw.name, shape: raw.shape, type: type, byteRange: start..<(start + byteCount)))
         }
+        // Writers lay tensors out back to back, each padded to the alignment. A range that runs
+        // into the next, or stops short of it by more than the padding, means a tensor's type or
+        // shape no longer matches its bytes (a corrupted header whose sizes still fit the file).
+        let ordered = tensors.sorted { $0.byteRange.lowerBound < $1.byteRange.lowerBound }
+        for (tensor, next) in zip(ordered, ordered.dropFirst()) {
+            guard tensor.byteRange.upperBound <= next.byteRange.lowerBound else {
+                throw .invalidTensor(
+                    path: path, name: tensor.name,
+                    reason: "its data (\(tensor.type), \(tensor.byteRange.count) bytes at \(tensor.byteRange.lowerBound)) overlaps '\(next.name)' at \(next.byteRange.lowerBound)")
+            }
+            guard next.byteRange.lowerBound - tensor.byteRange.upperBound < alignment else {
+                throw .invalidTensor(
+                    path: path, name: tensor.name,
+                    reason: "its type \(tensor.type) and shape \(tensor.shape) give \(tensor.byteRange.count) bytes, but \(next.byteRange.lowerBound - tensor.byteRange.lowerBound) bytes lie before the next tensor '\(next.name)'")
+            }
+        }
         self.tensors = tensors
     }
 

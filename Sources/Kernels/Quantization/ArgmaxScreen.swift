@@ -4,15 +4,19 @@ import CKernels
 /// vector, exactly as the full Float32 product and an argmax would give it (the first of equal
 /// maxima), at a fraction of the cost: what greedy decoding needs.
 ///
-/// int8 dot products (AVX-512 VNNI, 4 × the multiply-adds of Float32 FMAs per instruction)
-/// approximate every product with a proven error radius (see `argmax_screen.c`); only the rows
+/// int8 dot products (AVX-512 VNNI, 4 × the multiply-adds of Float32 FMAs per instruction, or
+/// AVX2's vpmaddubsw / vpmaddwd pairs) approximate every product with a proven error radius (see `argmax_screen.c`); only the rows
 /// whose interval reaches the best lower end, typically a handful of 49,152, are then computed
 /// by `QuantizedMatrix`'s kernel, bit for bit as in a full product.
 public struct ArgmaxScreen: Sendable {
-    public enum Path: Int32, Sendable {
-        case portable = 0, vnni = 1
+    public enum Path: Int32, Sendable, CaseIterable {
+        case portable = 0, vnni = 1, avx2 = 2
 
         public var isSupported: Bool { screen_path_supported(rawValue) != 0 }
+
+        /// The path greedy decoding uses here, nil where no path beats computing every product
+        /// (the portable one does not).
+        public static var best: Path? { vnni.isSupported ? .vnni : avx2.isSupported ? .avx2 : nil }
     }
 
     public let matrix: QuantizedMatrix
@@ -20,9 +24,9 @@ public struct ArgmaxScreen: Sendable {
     private let packed: [UInt8]
 
     /// nil unless the matrix is Q8_0 with rows in groups of 16 and finite scales, and `path`
-    /// runs on this CPU. Only the VNNI path is faster than computing every product.
-    public init?(_ matrix: QuantizedMatrix, path: Path = .vnni) {
-        guard matrix.format == .q8_0, matrix.rows % Int(SCREEN_GROUP_ROWS) == 0, path.isSupported else { return nil }
+    /// runs on this CPU.
+    public init?(_ matrix: QuantizedMatrix, path: Path? = .best) {
+        guard let path, matrix.format == .q8_0, matrix.rows % Int(SCREEN_GROUP_ROWS) == 0, path.isSupported else { return nil }
         var packed = [UInt8](repeating: 0, count: screen_packed_bytes(Int32(matrix.rows), Int32(matrix.columns)))
         let packedAll = matrix.bytes.withUnsafeBufferPointer { blocks in
             packed.withUnsafeMutableBufferPointer { out in

@@ -14,17 +14,6 @@ public struct QuantizedMatrix: Sendable {
         var kernelCode: Int32 { Int32(self == .q4_1 ? QUANT_Q4_1 : QUANT_Q8_0) }
     }
 
-    /// The kernels' instruction sets. Every path gives a batch's rows exactly the results of the
-    /// vectors alone; paths differ from each other in summation order.
-    public enum KernelPath: Int32, CaseIterable, Sendable {
-        case portable = 0, avx2 = 1, avx512 = 2
-
-        /// The fastest path this CPU runs (what `forward` uses unless told otherwise).
-        public static let best = KernelPath(rawValue: quant_best_path()) ?? .portable
-
-        public var isSupported: Bool { quant_path_supported(rawValue) != 0 }
-    }
-
     public let format: Format
     /// N (output features)
     public let rows: Int
@@ -45,12 +34,12 @@ public struct QuantizedMatrix: Sendable {
     /// y = x · Wᵀ for `T` activation rows, each computed exactly as if alone (the batch only
     /// shares the reading of the weights). x: [T, K]  y: [T, N]
     /// With `accumulate`, y += x · Wᵀ (the same as adding the product afterwards).
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1, accumulate: Bool = false, path: KernelPath = .best) {
+    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int = 1, accumulate: Bool = false, path: KernelPath = .active) {
         Self.forward([Product(self, y, accumulate: accumulate)], x: x, T: T, path: path)
     }
 
     /// Row `row`'s product with one vector, bit for bit what `forward` gives for it. x: [K]
-    public func product(row: Int, _ x: UnsafePointer<Float>, path: KernelPath = .best) -> Float {
+    public func product(row: Int, _ x: UnsafePointer<Float>, path: KernelPath = .active) -> Float {
         var y: Float = 0
         bytes.withUnsafeBufferPointer { blocks in
             quant_rows(
@@ -76,7 +65,7 @@ public struct QuantizedMatrix: Sendable {
     /// y = x · Wᵀ for several matrices with the same input (q, k and v; gate and up), in one
     /// parallel pass: a pass per matrix would make the cores meet at a barrier after each.
     /// Each output equals `forward` on its matrix alone. x: [T, K]
-    public static func forward(_ products: [Product], x: UnsafePointer<Float>, T: Int, path: KernelPath = .best) {
+    public static func forward(_ products: [Product], x: UnsafePointer<Float>, T: Int, path: KernelPath = .active) {
         withWeights(products.map(\.matrix)[...], []) { weights in
             // Plain values only inside the loop: copying a matrix there would retain its blocks
             // from both threads at once.

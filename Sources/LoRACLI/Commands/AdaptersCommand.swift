@@ -6,7 +6,7 @@ import Registry
 struct AdaptersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adapters", abstract: "List, inspect and manage the adapters in the registry.",
-        subcommands: [List.self, Show.self, Remove.self, Tag.self, Verify.self, GarbageCollect.self, Export.self, Import.self])
+        subcommands: [List.self, Show.self, Remove.self, Tag.self, Verify.self, GarbageCollect.self, Export.self, Import.self, Rebuild.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List registered adapters, newest version first.")
@@ -162,6 +162,28 @@ struct AdaptersCommand: ParsableCommand {
         func run() throws {
             let record = try storeOptions.open().importAdapter(from: folder)
             print("imported as \(record.reference)")
+        }
+    }
+
+    struct Rebuild: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recreate a missing, empty or damaged registry from the store's version folders.",
+            discussion: """
+                Every NAME/N folder that loads as an adapter of --model is registered again as NAME@N, its files \
+                hashed anew and its losses and options read from training_report.json. A damaged registry is \
+                kept as registry.sqlite.damaged-TIME. A readable registry with adapters is never replaced.
+                """)
+        @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var modelOptions: ModelOptions
+
+        func run() throws {
+            let languageModel = try modelOptions.load(decoding: false)
+            let (_, result) = try AdapterStore.rebuild(
+                root: storeOptions.root, modelPath: modelOptions.resolvedPath, config: languageModel.model.config)
+            if let damaged = result.damagedRegistry { print("kept the damaged registry as \(damaged)") }
+            for reference in result.restored { print("restored \(reference)") }
+            for (folder, reason) in result.skipped { print("skipped \(folder): \(reason)") }
+            print("\(result.restored.count) restored, \(result.skipped.count) skipped")
         }
     }
 }

@@ -96,6 +96,9 @@ struct ChatCommand: ParsableCommand {
                 return true
             }
             FileHandle.standardOutput.write(Data("\n".utf8))
+            if result.stoppedAtContextLimit {
+                say("(stopped at the model's context limit, \(languageModel.model.config.maxPositionEmbeddings) tokens: /reset to start over)")
+            }
             messages.append(ChatMessage(role: "assistant", content: result.text))
         }
     }

@@ -181,8 +181,7 @@ struct DataCommand: ParsableCommand {
                 throw ValidationError("\(error) (and \(scan.errors.count - 1) more; lora data validate lists them)")
             }
             guard !scan.records.isEmpty else { throw DatasetError.empty(path: file) }
-            let lines = String(decoding: try Data(contentsOf: URL(fileURLWithPath: file)), as: UTF8.self)
-                .split(separator: "\n", omittingEmptySubsequences: false)
+            let lines = try JSONLines(path: file).lines
             var order = scan.records.map(\.line)
             var random = SeededRandom(seed: seed)
             order.shuffle(using: &random)
@@ -197,8 +196,8 @@ struct DataCommand: ParsableCommand {
                 throw ValidationError("\(out)/\(name).jsonl exists; pass --force to replace it")
             }
             for (name, selected) in parts where !selected.isEmpty {
-                let text = selected.sorted().map { lines[$0 - 1] + "\n" }.joined()
-                try AtomicWrite.write(Data(text.utf8), to: "\(out)/\(name).jsonl")
+                let bytes = selected.sorted().flatMap { lines[$0 - 1].bytes + [0x0A] }
+                try AtomicWrite.write(Data(bytes), to: "\(out)/\(name).jsonl")
                 print("\(out)/\(name).jsonl: \(selected.count) examples")
             }
         }

@@ -62,6 +62,9 @@ struct GenerateCommand: ParsableCommand {
             return true
         }
         FileHandle.standardOutput.write(Data("\n".utf8))
+        if result.stoppedAtContextLimit {
+            FileHandle.standardError.write(Data("warning: stopped at the model's context limit (\(languageModel.model.config.maxPositionEmbeddings) tokens)\n".utf8))
+        }
         if verbose {
             let seconds = Date().timeIntervalSince(start)
             let line = "prompt \(result.promptTokens) tokens, generated \(result.tokens.count) tokens in \(String(format: "%.2f", seconds)) s\n"

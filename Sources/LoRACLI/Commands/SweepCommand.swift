@@ -53,7 +53,8 @@ struct SweepCommand: ParsableCommand {
         let sweep = Sweep(
             grid: grid, prefix: prefix, data: data, lora: try lora.config(), options: training.options, evaluationSet: set,
             modelPath: modelOptions.resolvedPath)
-        Interrupt.install()
+        // Events come at every step and answer: Ctrl-C stops at the next one, resumable.
+        Interrupt.beginGracefulPhase()
         var bar = ProgressBar(total: training.iters)
         var phaseStart = Date()
         let outcome = try sweep.run(

@@ -77,7 +77,6 @@ struct TrainCommand: ParsableCommand {
             data: data, validSplit: validSplit, lora: try lora.config(), options: options, name: name, folder: work,
             modelPath: modelOptions.resolvedPath, parent: parent, tags: tag, description: description)
 
-        Interrupt.install()
         var progress = ProgressBar(total: options.iterations)
         let startStep = checkpoint?.step ?? 0
         let outcome = try job.run(
@@ -85,7 +84,10 @@ struct TrainCommand: ParsableCommand {
             onMessage: { message in
                 switch message {
                 case .warning(let text): warn(text)
-                case .starting(let text): FileHandle.standardError.write(Data("\(text)\n".utf8))
+                case .starting(let text):
+                    FileHandle.standardError.write(Data("\(text)\n".utf8))
+                    // Steps poll the flag: Ctrl-C from here saves a checkpoint.
+                    Interrupt.beginGracefulPhase()
                 }
             },
             onEvent: { event, _ in

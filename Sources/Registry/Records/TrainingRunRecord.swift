@@ -25,6 +25,8 @@ public struct TrainingRunRecord: Codable, Sendable, Equatable, FetchableRecord, 
     public var hyperparameters: String
     public var datasetName: String?
     public var datasetSHA256: String?
+    /// The training process (nil in rows from before it was recorded).
+    public var pid: Int32?
 
     public init(name: String, totalSteps: Int, hyperparameters: String, datasetName: String?, datasetSHA256: String?) {
         self.name = name
@@ -39,6 +41,7 @@ public struct TrainingRunRecord: Codable, Sendable, Equatable, FetchableRecord, 
         self.hyperparameters = hyperparameters
         self.datasetName = datasetName
         self.datasetSHA256 = datasetSHA256
+        pid = getpid()
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
