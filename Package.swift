@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "Kernels", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "Kernels", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Kernels", "TestSupport"]),
         .testTarget(
             name: "ExperimentsTests",

@@ -104,6 +104,36 @@ struct GGUFCorruptionTests {
         }
     }
 
+    /// A tensor whose type or offset changed while its bytes still fit the file: its data would
+    /// run into the next tensor's, or stop far short of it.
+    @Test func mistypedOrOverlappingTensorsAreRefused() throws {
+        let data = Self.tinyModelBytes()
+        func infoOffsets(_ name: String) throws -> (type: Int, offset: Int) {
+            let start = try #require(data.range(of: Data(name.utf8))?.upperBound)
+            return (start + 4 + 8 * (name == "token_embd.weight" ? 2 : 1), start + 4 + 8 * (name == "token_embd.weight" ? 2 : 1) + 4)
+        }
+        func patched(at offset: Int, _ bytes: [UInt8]) -> Data {
+            var copy = data
+            copy.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
+            return copy
+        }
+        let embedding = try infoOffsets("token_embd.weight"), norm = try infoOffsets("output_norm.weight")
+        // F32 → F16: 24 of the 48 bytes before the next tensor.
+        do {
+            _ = try parse(patched(at: embedding.type, [1, 0, 0, 0]))
+            Issue.record("a tensor retyped to F16 was accepted")
+        } catch {
+            #expect(error.description.contains("token_embd.weight") && error.description.contains("before the next tensor"), "\(error)")
+        }
+        // output_norm moved onto token_embd's data.
+        do {
+            _ = try parse(patched(at: norm.offset, [32, 0, 0, 0, 0, 0, 0, 0]))
+            Issue.record("overlapping tensors were accepted")
+        } catch {
+            #expect(error.description.contains("overlaps"), "\(error)")
+        }
+    }
+
     @Test func duplicateKeyIsRejected() throws {
         var builder = GGUFBuilder()
         builder.metadata = [("a", .uint32(1)), ("a", .uint32(2))]

@@ -86,3 +86,23 @@ struct SafetensorsTests {
         #expect(throws: AtomicWrite.Failure.self) { try AtomicWrite.write(Data([1]), to: "\(directory)/missing/dir/x") }
     }
 }
+
+/// Foundation's file errors become one line with the path and the reason.
+struct FileSystemErrorTests {
+    @Test func foundationErrorsAreSaidPlainly() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: "\(directory)/exists", withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: "\(directory)/exists", withIntermediateDirectories: false)
+            Issue.record("created a folder twice")
+        } catch {
+            let clear = FileSystemError.clarify(error)
+            #expect(clear is FileSystemError && "\(clear)".contains("\(directory)/exists") && !"\(clear)".contains("NSCocoaErrorDomain"), "\(clear)")
+        }
+        let out = FileSystemError.clarify(CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: "/full/disk"]))
+        #expect(out as? FileSystemError == FileSystemError(path: "/full/disk", reason: "no space left on device"))
+        struct Other: Error {}
+        #expect(FileSystemError.clarify(Other()) is Other)
+    }
+}

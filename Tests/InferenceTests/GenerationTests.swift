@@ -42,6 +42,20 @@ struct GenerationTests {
         #expect(streamed == result.text)
     }
 
+    /// Generation that fills the model's context says so instead of stopping silently.
+    @Test func theContextLimitIsReported() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let languageModel = try LanguageModel.load(path: try TinyLanguageModel.write(to: "\(directory)/tiny.gguf"))
+        let context = languageModel.model.config.maxPositionEmbeddings
+        let prompt = Array(repeating: 97, count: context - 5)
+        let result = try Generator(languageModel).generate(prompt: prompt, maxTokens: 20, stopAtStopTokens: false)
+        // Five more positions, and the token their last one predicts.
+        #expect(result.tokens.count == 6 && result.stoppedAtContextLimit)
+        let short = try Generator(languageModel).generate(prompt: [97, 98], maxTokens: 3, stopAtStopTokens: false)
+        #expect(short.tokens.count == 3 && !short.stoppedAtContextLimit)
+    }
+
     @Test func emptyPromptIsAnError() throws {
         let languageModel = try SharedLanguageModel.model.get()
         #expect(throws: (any Error).self) { try Generator(languageModel).generate(prompt: [], maxTokens: 4) }

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import LoRA
 import Models
@@ -53,6 +54,76 @@ struct CrashTests {
             #expect(Set(folders) == registered, "attempt \(attempt): files without rows after gc")
         }
         #expect(killed > 0, "no import was still running when killed; the test proved nothing")
+    }
+
+    /// `kill -9` during `lora adapters rm`: the row goes first, so whatever the moment, no row
+    /// is left whose files are gone or partial (before, 4 of 18 kills left one).
+    @Test func killedRemoveLeavesNoRowWithoutFiles() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.lora), "build the lora product first (swift build -c release)")
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try LlamaConfig(gguf: GGUFFileLoader.load())
+        let shapes = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        let adapter = LoRAAdapter.initialized(LoRAConfig(rank: 8, alpha: 16, targets: LayerTensor.projections), for: config, seed: 2)
+        try adapter.savePEFT(to: "\(directory)/peft", baseModelName: "smol")
+        let root = "\(directory)/store"
+        var killed = 0
+        for attempt in 0..<10 {
+            let store = try AdapterStore(root: root)
+            let base = try store.registry.registerBaseModel(
+                BaseModelRecord(name: "smol", architecture: "llama", path: "-", fingerprint: "f00d", shapes: shapes, fileSize: 0, modifiedAt: 0))
+            let record = try store.register(folder: "\(directory)/peft", name: "doomed", base: base)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.lora)
+            process.arguments = ["adapters", "rm", record.reference, "--store", root]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(useconds_t(3_000 + attempt * 4_000))
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                killed += 1
+            }
+            process.waitUntilExit()
+            for row in try store.registry.adapters() {
+                #expect(try store.verify(row).isEmpty, "attempt \(attempt): \(row.reference) has lost files")
+            }
+        }
+        #expect(killed > 0, "no removal was still running when killed; the test proved nothing")
+        let store = try AdapterStore(root: root)
+        _ = try store.garbageCollect()
+        let registered = Set(try store.registry.adapters().map(\.path))
+        let folders = Set(((try? FileManager.default.contentsOfDirectory(atPath: "\(root)/doomed")) ?? []).map { "doomed/\($0)" })
+        #expect(folders == registered, "after gc, files and rows agree")
+    }
+
+    /// Ctrl-C stops a long phase that is not a training step (here tokenizing a large dataset
+    /// for `data stats`) at once, instead of when the phase ends.
+    @Test func interruptStopsALongPhase() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.lora), "build the lora product first (swift build -c release)")
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let line = #"{"text": ""# + String(repeating: "a quick brown fox jumps over the lazy dog 123 ", count: 40) + #""}"# + "\n"
+        try Data(String(repeating: line, count: 40_000).utf8).write(to: URL(fileURLWithPath: "\(directory)/big.jsonl"))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.lora)
+        process.arguments = ["data", "stats", "\(directory)/big.jsonl", "--model", Fixtures.modelPath]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(1_500_000)
+        try #require(process.isRunning, "the phase ended before the signal; the test proved nothing")
+        kill(process.processIdentifier, SIGINT)
+        // Bounded wait: a process that ignores the signal is killed and reported.
+        var waited = 0
+        while process.isRunning && waited < 200 {
+            usleep(50_000)
+            waited += 1
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + SIGINT, "status \(process.terminationStatus)")
+        #expect(waited < 200, "still running 10 s after Ctrl-C")
     }
 
     /// Two processes registering into one store at the same time: WAL and the busy timeout

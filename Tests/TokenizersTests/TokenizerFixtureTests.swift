@@ -2,6 +2,7 @@ import Foundation
 import Formats
 import Testing
 import TestSupport
+import Kernels
 import Tokenizers
 
 /// The model's tokenizer, read once from the GGUF for every test in this target.
@@ -88,6 +89,42 @@ struct TokenizerFixtureTests {
         }
     }
 
+    /// The heap-ordered merge against the rule as written (repeatedly merge the lowest-ranked
+    /// adjacent pair, leftmost first), on words built to have many equal-rank and overlapping
+    /// pairs; and a 200,000-byte word without spaces, which the rule as written takes minutes for.
+    @Test func mergesFollowTheRankRuleOnHardWords() throws {
+        let tokenizer = try SharedTokenizer.tokenizer.get()
+        let gguf = try SharedTokenizer.gguf.get()
+        let tokens = try gguf.stringArray("tokenizer.ggml.tokens")
+        var ids: [String: Int] = [:]
+        for (id, token) in tokens.enumerated() where ids[token] == nil { ids[token] = id }
+        var ranks: [String: Int] = [:]
+        for (rank, merge) in try gguf.stringArray("tokenizer.ggml.merges").enumerated() where ranks[merge] == nil { ranks[merge] = rank }
+        func reference(_ word: String) -> [Int] {
+            var symbols = Array(word.utf8).map { ByteLevel.encode([$0]) }
+            while symbols.count > 1 {
+                var best: (rank: Int, at: Int)?
+                for k in 0..<(symbols.count - 1) {
+                    let pair = symbols[k] + " " + symbols[k + 1]
+                    if let rank = ranks[pair], ids[symbols[k] + symbols[k + 1]] != nil, rank < best?.rank ?? .max { best = (rank, k) }
+                }
+                guard let best else { break }
+                symbols[best.at] += symbols[best.at + 1]
+                symbols.remove(at: best.at + 1)
+            }
+            return symbols.compactMap { ids[$0] }
+        }
+        var rng = SeededRandom(seed: 17)
+        let alphabets = ["ab", "aeiou", "abcdefgh", "ssst", "éa"]
+        for trial in 0..<300 {
+            let letters = Array(alphabets[trial % alphabets.count])
+            let word = String((0..<(1 + trial % 40)).map { _ in letters[Int(rng.uniform(0, Float(letters.count))) % letters.count] })
+            #expect(tokenizer.encode(word) == reference(word), "\(word)")
+        }
+        let long = String(repeating: "ab", count: 100_000)
+        #expect(try tokenizer.decode(tokenizer.encode(long)) == long)
+    }
+
     @Test func streamingNeverSplitsACharacter() throws {
         let tokenizer = try SharedTokenizer.tokenizer.get()
         let text = "naïve café 😀 日本語 ünïcödé"
@@ -98,6 +135,19 @@ struct TokenizerFixtureTests {
         pieces.append(decoder.flush())
         #expect(pieces.joined() == text)
         #expect(!pieces.contains { $0.contains("\u{FFFD}") })
+    }
+
+    /// A BOS or EOS id beyond the vocabulary (a corrupted header) is refused at load, so
+    /// nothing indexes the vocabulary with it later (`lora info` crashed on it).
+    @Test func specialIdsBeyondTheVocabularyAreRefused() {
+        #expect(throws: TokenizerError.invalidSpecialToken(source: "m.gguf", name: "bos", id: 5, vocabularySize: 2)) {
+            try BPETokenizer(
+                vocabulary: Vocabulary(tokens: ["a", "b"], specialIds: [], bosId: 5, eosId: nil), merges: [], preTokenizer: .gpt2, source: "m.gguf")
+        }
+        #expect(throws: TokenizerError.self) {
+            try BPETokenizer(
+                vocabulary: Vocabulary(tokens: ["a", "b"], specialIds: [], bosId: nil, eosId: -1), merges: [], preTokenizer: .gpt2, source: "m.gguf")
+        }
     }
 
     @Test func unknownTokenIdIsAnErrorNotACrash() throws {

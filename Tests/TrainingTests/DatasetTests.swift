@@ -47,6 +47,33 @@ struct DatasetTests {
         }
     }
 
+    /// Windows line ends, a byte order mark, and bytes that are not UTF-8 on one line: each line
+    /// reads on its own, and the bad one is named.
+    @Test func lineEndsByteOrderMarkAndBadUTF8() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/crlf.jsonl"
+        try Data([0xEF, 0xBB, 0xBF] + Array("{\"text\":\"a\"}\r\n{\"text\":\"b\"}\r\n".utf8)).write(to: URL(fileURLWithPath: path))
+        #expect(try DatasetRecord.load(path: path).map(\.record) == [.text("a"), .text("b")])
+        try Data(Array("{\"text\":\"a\"}\n{\"text\":\"b\"}\n{\"text\":\"".utf8) + [0xC3, 0x28] + Array("\"}\n".utf8))
+            .write(to: URL(fileURLWithPath: path))
+        let scan = try DatasetScan(path: path)
+        #expect(scan.records.count == 2 && scan.errors == [.malformedLine(path: path, line: 3, reason: "not valid UTF-8")])
+    }
+
+    /// A line over the cap is refused by number before it is parsed or tokenized.
+    @Test func aHugeLineIsRefusedWithItsNumber() throws {
+        let huge = #"{"text": ""# + String(repeating: "a", count: JSONLines.maxLineBytes) + #""}"#
+        let (directory, path) = try write([#"{"text": "ok"}"#, huge])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            _ = try DatasetRecord.load(path: path)
+            Issue.record("a \(huge.utf8.count)-byte line was accepted")
+        } catch {
+            #expect(error.description.hasPrefix("\(path):2: ") && error.description.contains("bytes"), "\(error)")
+        }
+    }
+
     @Test func mixedFormatsAndEmptyFilesAreRefused() throws {
         let (directory, path) = try write([#"{"text": "a"}"#, #"{"prompt": "p", "completion": "c"}"#])
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -153,4 +153,31 @@ struct PEFTFilesTests {
             try LoRAAdapter.loadPEFT(from: directory, for: TinyLlama.config)
         }
     }
+
+    /// Adapters that would load and answer garbage, or adapt nothing, are refused by name.
+    @Test func nonFiniteWeightsAndEmptyLayerSelectionsAreRefused() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var adapter = LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: [.q, .v]), for: TinyLlama.config, seed: 1)
+        adapter.layers[1][.v]?.a[3] = .nan
+        try adapter.savePEFT(to: directory, baseModelName: "tiny")
+        #expect(throws: LoRAError.nonFinite(path: "\(directory)/adapter_model.safetensors", tensor: LoRAAdapter.peftTensorName(layer: 1, .v, "A"), index: 3)) {
+            try LoRAAdapter.loadPEFT(from: directory, for: TinyLlama.config)
+        }
+        let nowhere = LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: [.q], layers: [99]), for: TinyLlama.config, seed: 1)
+        try nowhere.savePEFT(to: directory, baseModelName: "tiny")
+        #expect(throws: LoRAError.self) { try LoRAAdapter.loadPEFT(from: directory, for: TinyLlama.config) }
+    }
+
+    /// Training settings that cannot work are refused before anything is allocated: a layer
+    /// the model lacks, a rank whose parameters exceed the memory.
+    @Test func impossibleTrainingConfigurationsAreRefusedUpFront() throws {
+        let model = TinyLlama.config
+        #expect(throws: LoRAError.self) { try LoRAConfig(rank: 2, alpha: 4, targets: [.q], layers: [0, 99]).check(for: model) }
+        let huge = LoRAConfig(rank: 100_000, alpha: 16, targets: LayerTensor.projections)
+        #expect(throws: LoRAError.self) { try huge.check(for: model, memoryBytes: 1 << 26) }
+        try LoRAConfig(rank: 8, alpha: 16, targets: LayerTensor.projections, layers: [1]).check(for: model)
+        #expect(LoRAConfig(rank: 2, alpha: 4, targets: [.q]).parameterCount(for: model)
+            == LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: [.q]), for: model, seed: 1).parameterCount)
+    }
 }

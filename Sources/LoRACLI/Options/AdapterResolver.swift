@@ -3,13 +3,8 @@ import LoRA
 import Models
 import Registry
 
-/// Turns an `--adapter` argument into an adapter, by one rule for every command:
-/// - an argument with a `/` (`./dates`, `runs/dates`, `/abs/path`) is a PEFT folder;
-/// - a bare name (`dates`, `dates@2`) is a registered adapter when the registry has it,
-///   checked against the loaded base's fingerprint;
-/// - otherwise a bare name is a PEFT folder in the working directory, if there is one.
-/// `lora train --out dates` both writes `./dates` and registers `dates`; the registered one
-/// wins, and a note says how to pick the folder instead (`./dates`).
+/// Turns an `--adapter` argument into an adapter by `AdapterReference`'s rule; registered ones
+/// are checked against the loaded base's fingerprint.
 struct AdapterResolver {
     let store: StoreOptions
     let modelPath: String
@@ -20,22 +15,16 @@ struct AdapterResolver {
 
     /// The adapter and, when it came from the registry, its row.
     func resolve(_ argument: String, config: LlamaConfig, force: Bool) throws -> (adapter: LoRAAdapter, record: AdapterRecord?) {
-        let isFolder = FileManager.default.fileExists(atPath: "\(argument)/\(LoRAAdapter.configFile)")
-        if argument.contains("/") {
-            guard isFolder else {
-                throw LoRAError.invalidConfig(path: "\(argument)/\(LoRAAdapter.configFile)", reason: "not found: not a PEFT adapter folder")
+        switch try AdapterReference.resolve(argument, in: try store.open()) {
+        case .folder(let path):
+            return (try LoRAAdapter.loadPEFT(from: path, for: config), nil)
+        case .registered(let record, let shadowedFolder):
+            if shadowedFolder {
+                FileHandle.standardError.write(Data("note: '\(argument)' is the registered adapter \(record.reference); write ./\(argument) for the folder\n".utf8))
             }
-            return (try LoRAAdapter.loadPEFT(from: argument, for: config), nil)
+            let store = try store.open()
+            let base = try store.baseModel(path: modelPath, config: config)
+            return (try store.load(record.reference, for: base, config: config, force: force), record)
         }
-        let store = try store.open()
-        guard let record = try store.registry.adapter(argument) else {
-            if isFolder { return (try LoRAAdapter.loadPEFT(from: argument, for: config), nil) }
-            throw RegistryError.unknownAdapter(argument)
-        }
-        if isFolder {
-            FileHandle.standardError.write(Data("note: '\(argument)' is the registered adapter \(record.reference); write ./\(argument) for the folder\n".utf8))
-        }
-        let base = try store.baseModel(path: modelPath, config: config)
-        return (try store.load(argument, for: base, config: config, force: force), record)
     }
 }

@@ -12,6 +12,13 @@ enum Interrupt {
     private static let deferred = Atomic<Bool>(false)
 
     static func install() {
+        // A parent may start us with these blocked (the mask is inherited; Foundation's
+        // Process does it): then Ctrl-C would wait, pending, forever.
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        sigaddset(&unblocked, SIGINT)
+        sigaddset(&unblocked, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
         for signalNumber in [SIGINT, SIGTERM] {
             // Only async-signal-safe work here: an atomic load or store, and _exit.
             signal(signalNumber) { number in
