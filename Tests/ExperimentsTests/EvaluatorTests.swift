@@ -9,7 +9,8 @@ import Training
 /// Exact and normalised match on a hand-made set whose answers are known: the greedy chat
 /// answer of the generation fixture, as given, in lower case without punctuation, and wrong.
 struct EvaluatorTests {
-    @Test func exactMatchOnKnownAnswers() throws {
+    @Test(.enabled(if: FixtureChatAnswer.isAvailable, "generate.jsonl has no chat answer that ends at a stop token"))
+    func exactMatchOnKnownAnswers() throws {
         let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
         let fixture = try FixtureChatAnswer.load(tokenizer: languageModel.tokenizer, stopIds: languageModel.stopIds)
         let question = fixture.question

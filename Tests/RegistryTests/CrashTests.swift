@@ -12,6 +12,21 @@ import TestSupport
 struct CrashTests {
     static let lora = "\(Fixtures.packageRoot)/.build/release/lora"
 
+    /// Runs `lora arguments`, and `kill -9`s it after the delay; whether it was still running.
+    static func killed(_ arguments: [String], afterMicroseconds delay: Int) throws -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: lora)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(useconds_t(delay))
+        let running = process.isRunning
+        if running { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return running
+    }
+
     @Test func killedImportLeavesOldOrNewStateOnly() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.lora), "build the lora product first (swift build -c release)")
         let directory = try Fixtures.temporaryDirectory()
@@ -30,18 +45,9 @@ struct CrashTests {
         let target = "\(directory)/target"
         var killed = 0
         for attempt in 0..<8 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.lora)
-            process.arguments = ["adapters", "import", "\(directory)/export", "--store", target]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            usleep(useconds_t(5_000 + attempt * 9_000))
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
+            if try Self.killed(["adapters", "import", "\(directory)/export", "--store", target], afterMicroseconds: 5_000 + attempt * 9_000) {
                 killed += 1
             }
-            process.waitUntilExit()
 
             // Whatever the moment of the kill: every row is complete and intact.
             let store = try AdapterStore(root: target)
@@ -73,18 +79,9 @@ struct CrashTests {
             let base = try store.registry.registerBaseModel(
                 BaseModelRecord(name: "smol", architecture: "llama", path: "-", fingerprint: "f00d", shapes: shapes, fileSize: 0, modifiedAt: 0))
             let record = try store.register(folder: "\(directory)/peft", name: "doomed", base: base)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.lora)
-            process.arguments = ["adapters", "rm", record.reference, "--store", root]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            usleep(useconds_t(3_000 + attempt * 4_000))
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
+            if try Self.killed(["adapters", "rm", record.reference, "--store", root], afterMicroseconds: 3_000 + attempt * 4_000) {
                 killed += 1
             }
-            process.waitUntilExit()
             for row in try store.registry.adapters() {
                 #expect(try store.verify(row).isEmpty, "attempt \(attempt): \(row.reference) has lost files")
             }

@@ -163,7 +163,6 @@ struct ServerTests {
             #expect((usage?["prompt_tokens"] as? Int) == (try languageModel.chatPrompt([ChatMessage(role: "user", content: Self.question)])).count)
         }
         #expect(Set(answers.values).count == 4, "the adapters should change the answer: \(answers)")
-        #expect(answers["smol"] == "The capital of France is Paris.")
 
         // /v1/completions on a plain prompt.
         let completion = try await client.offPost("/v1/completions", json: #"{"model": "smol", "prompt": "The capital of France is", "max_tokens": 4, "temperature": 0}"#)
@@ -286,7 +285,9 @@ struct ServerTests {
         #expect(single.server.engine.load.running == 0)
         #expect(single.steps - stepsAtHangUp < 50, "the abandoned request kept decoding")
         // The freed slot serves the next request.
-        #expect(Self.content(try await single.client.offPost("/v1/chat/completions", json: Self.chatBody("smol", Self.question))) == "The capital of France is Paris.")
+        #expect(
+            Self.content(try await single.client.offPost("/v1/chat/completions", json: Self.chatBody("smol", Self.question)))
+                == (try Self.solo(languageModel, nil, Self.question)))
 
         // Batch of 1 busy, queue of 1 full: the next request gets 429 with Retry-After.
         // Waits for the busy request's first text: the stream's opening role chunk (empty

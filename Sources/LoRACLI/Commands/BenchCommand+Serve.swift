@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 import Inference
 import LoRA
 import Logging
@@ -96,7 +97,7 @@ extension BenchCommand {
         task.cancel()
         _ = try? await task.value
         try printJSON([
-            "model": modelOptions.resolvedPath, "threads": modelOptions.threads, "max_tokens": tokens, "rounds": max(1, serveRounds),
+            "model": modelOptions.resolvedPath, "threads": modelOptions.threads, "kernels": KernelPath.summary, "max_tokens": tokens, "rounds": max(1, serveRounds),
             "adapter": ["rank": rank, "targets": loraConfig.targets.compactMap(\.peftName)] as [String: Any],
             "one_client_base": single, "eight_clients_base": eightBase, "eight_clients_one_adapter": eightOne,
             "eight_clients_eight_adapters": eightMixed,

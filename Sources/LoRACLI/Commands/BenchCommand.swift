@@ -144,7 +144,7 @@ struct BenchCommand: AsyncParsableCommand {
                 "greedy_after_prompt_tokens_per_second_best": round3(greedyAfterPrompt.best),
                 "greedy_after_prompt_tokens_per_second_median": round3(greedyAfterPrompt.median),
             ],
-            "machine": ["sgemm_gflops": round3(gflops), "read_bandwidth_gb_per_s": round3(bandwidth)],
+            "machine": ["sgemm_gflops": round3(gflops), "read_bandwidth_gb_per_s": round3(bandwidth)], "kernels": KernelPath.summary,
             "memory": ["resident_mib": Machine.residentMiB().current, "peak_resident_mib": Machine.residentMiB().peak],
         ]
         try printJSON(report)
@@ -189,7 +189,7 @@ struct BenchCommand: AsyncParsableCommand {
                 "tokens_per_second_best": round3(rates.last ?? 0), "tokens_per_second_median": round3(rates[rates.count / 2]),
                 "limit_tokens_per_second": round3(limit), "fraction_of_limit": round3((rates.last ?? 0) / limit),
             ] as [String: Any],
-            "machine": ["sgemm_gflops": round3(gflops)],
+            "machine": ["sgemm_gflops": round3(gflops)], "kernels": KernelPath.summary,
             "memory": ["resident_mib": memory.current, "peak_resident_mib": memory.peak],
         ])
     }
@@ -271,7 +271,7 @@ struct BenchCommand: AsyncParsableCommand {
             listing.append(Date().timeIntervalSince(start) * 1000)
         }
         try printJSON([
-            "model": modelOptions.resolvedPath, "threads": modelOptions.threads,
+            "model": modelOptions.resolvedPath, "threads": modelOptions.threads, "kernels": KernelPath.summary,
             "adapter": ["rank": rank, "targets": loraConfig.targets.compactMap(\.peftName), "file_bytes": fileBytes] as [String: Any],
             "swap_cached_ms": round3(swapMilliseconds * 1000) / 1000,
             "load_cold_ms_best": round3(cold.min() ?? 0), "load_cold_ms_median": round3(cold.sorted()[cold.count / 2]),

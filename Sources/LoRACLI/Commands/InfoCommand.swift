@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Formats
 import Inference
+import Kernels
 import Models
 
 struct InfoCommand: ParsableCommand {
@@ -14,6 +15,7 @@ struct InfoCommand: ParsableCommand {
         let path = modelOptions.resolvedPath
         let languageModel = try modelOptions.load()
         let config = languageModel.model.config
+        let model = languageModel.model
         print("model: \(path)")
         if let gguf = try? GGUFFile(path: path) {
             print("format: GGUF v\(gguf.version), \(gguf.tensors.count) tensors, alignment \(gguf.alignment)")
@@ -46,5 +48,6 @@ struct InfoCommand: ParsableCommand {
         } else {
             print("chat template: none")
         }
+        print("kernels: \(KernelPath.summary)\(model.weights.argmaxScreen.map { ", argmax screen (\($0.path))" } ?? "")")
     }
 }
