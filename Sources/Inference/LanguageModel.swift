@@ -14,8 +14,11 @@ public struct LanguageModel: Sendable {
     public let stopIds: Set<Int>
     /// The file or folder it was loaded from.
     public let source: String
+    /// What the model calls itself (GGUF `general.name`, a folder's `_name_or_path`), if it says.
+    public let declaredName: String?
 
-    public init(model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: ChatTemplate?, source: String) {
+    public init(model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: ChatTemplate?, source: String, declaredName: String? = nil) {
+        self.declaredName = declaredName
         self.model = model
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
@@ -42,7 +45,8 @@ public struct LanguageModel: Sendable {
         let template = try gguf.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(jinja: $0, source: path) }
         let model = LlamaModel(weights: try LlamaWeights(gguf: gguf, keepQuantized: decoding))
         try checkVocabulary(model, tokenizer, path)
-        return LanguageModel(model: model, tokenizer: tokenizer, chatTemplate: template, source: path)
+        return LanguageModel(
+            model: model, tokenizer: tokenizer, chatTemplate: template, source: path, declaredName: gguf.metadata["general.name"]?.string)
     }
 
     private static func loadHuggingFaceFolder(_ folder: String) throws -> LanguageModel {
@@ -60,7 +64,8 @@ public struct LanguageModel: Sendable {
             template = try ChatTemplate(jinja: jinja, source: tokenizerConfigPath)
         }
         try checkVocabulary(model, tokenizer, folder)
-        return LanguageModel(model: model, tokenizer: tokenizer, chatTemplate: template, source: folder)
+        return LanguageModel(
+            model: model, tokenizer: tokenizer, chatTemplate: template, source: folder, declaredName: config?["_name_or_path"] as? String)
     }
 
     private static func checkVocabulary(_ model: LlamaModel, _ tokenizer: BPETokenizer, _ source: String) throws {
@@ -70,6 +75,9 @@ public struct LanguageModel: Sendable {
                 reason: "tokenizer has \(tokenizer.vocabulary.count) tokens but the model's vocabulary is \(model.config.vocabSize)")
         }
     }
+
+    /// The names a PEFT adapter's `base_model_name_or_path` may give this model by.
+    public var names: [String] { [URL(fileURLWithPath: source).lastPathComponent] + (declaredName.map { [$0] } ?? []) }
 
     /// Token ids of a chat rendered with the model's template, ready for generation.
     public func chatPrompt(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> [Int] {

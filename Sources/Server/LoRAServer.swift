@@ -15,12 +15,23 @@ public final class LoRAServer: Sendable {
         public var apiKey: String?
         /// max_tokens when a request gives none.
         public var defaultMaxTokens: Int
+        /// `/v1/load_lora_adapter` and `/v1/unload_lora_adapter` answer only when this is on
+        /// (vLLM's `VLLM_ALLOW_RUNTIME_LORA_UPDATING`): they read folders on the server's disk.
+        public var allowRuntimeAdapters: Bool
+        /// Browser origins (`https://app.example.com`) whose pages may call the API; any other
+        /// cross-origin request is refused.
+        public var corsOrigins: [String]
 
-        public init(host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil, defaultMaxTokens: Int = 256) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil, defaultMaxTokens: Int = 256, allowRuntimeAdapters: Bool = false,
+            corsOrigins: [String] = []
+        ) {
             self.host = host
             self.port = port
             self.apiKey = apiKey
             self.defaultMaxTokens = defaultMaxTokens
+            self.allowRuntimeAdapters = allowRuntimeAdapters
+            self.corsOrigins = corsOrigins
         }
     }
 
@@ -97,6 +108,7 @@ public final class LoRAServer: Sendable {
 
     private func manageAdapter(_ request: Request, load: Bool) async -> Response {
         do {
+            guard configuration.allowRuntimeAdapters else { throw APIError.runtimeAdaptersOff }
             let json = (try? JSONSerialization.jsonObject(with: try await body(request))) as? [String: Any]
             guard let json else { throw APIError.invalid("Expected a JSON object.", param: nil) }
             guard let name = json["lora_name"] as? String, !name.isEmpty else { throw APIError.invalid("'lora_name' must be a non-empty string.", param: "lora_name") }
@@ -104,10 +116,13 @@ public final class LoRAServer: Sendable {
                 guard let path = json["lora_path"] as? String, !path.isEmpty else {
                     throw APIError.invalid("'lora_path' must be the path of a PEFT adapter folder.", param: "lora_path")
                 }
-                try catalogCall { () throws(AdapterCatalog.Failure) in try catalog.load(name: name, path: path) }
+                let force = json["force"] as? Bool ?? false
+                try catalogCall(param: "lora_path") { () throws(AdapterCatalog.Failure) in try catalog.load(name: name, path: path, force: force) }
+                logger.info("loaded runtime adapter \(name) from \(path)")
                 return Self.text("Success: LoRA adapter '\(name)' added successfully.")
             }
-            try catalogCall { () throws(AdapterCatalog.Failure) in try catalog.unload(name: name) }
+            try catalogCall(param: "lora_name") { () throws(AdapterCatalog.Failure) in try catalog.unload(name: name) }
+            logger.info("unloaded runtime adapter \(name)")
             return Self.text("Success: LoRA adapter '\(name)' removed successfully.")
         } catch let error as APIError {
             return Self.error(error)
@@ -116,13 +131,15 @@ public final class LoRAServer: Sendable {
         }
     }
 
-    private func catalogCall<T>(_ body: () throws(AdapterCatalog.Failure) -> T) throws(APIError) -> T {
+    /// The catalog's failures as API errors; `param` names the request field at fault.
+    private func catalogCall<T>(param: String = "model", _ body: () throws(AdapterCatalog.Failure) -> T) throws(APIError) -> T {
         do {
             return try body()
         } catch {
             switch error {
-            case .unknownModel(let id): throw .modelNotFound("The model '\(id)' does not exist.")
-            case .unusable(let id, let reason): throw .invalid("The model '\(id)' cannot be used: \(reason)", param: "model")
+            case .unknownModel(let id): throw .modelNotFound("The model '\(id)' does not exist.", param: param == "model" ? "model" : "lora_name")
+            case .unusable(let id, let reason): throw .invalid("The model '\(id)' cannot be used: \(reason)", param: param)
+            case .nameRefused, .notRuntimeLoaded: throw .invalid("\(error).", param: "lora_name")
             }
         }
     }
@@ -219,27 +236,50 @@ struct EngineService: Service {
     }
 }
 
-/// API key check and one log line per non-completion request; unknown paths get OpenAI's
-/// error shape.
+/// What reaches a route: the origin check (a page on another origin may not make the server
+/// act, unless `--cors-origin` allows it), CORS preflights, JSON bodies only as
+/// `application/json` (which a browser cannot send cross-origin without a preflight), and the
+/// API key; unknown paths get OpenAI's error shape.
 struct Gatekeeper: RouterMiddleware {
     let server: LoRAServer
 
     func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
         let path = request.uri.path
+        let origin = request.headers[.origin]
+        let allowedOrigin = origin.map { CrossOrigin.isAllowed($0, host: request.head.authority, configuration: server.configuration) }
+        if allowedOrigin == false {
+            return refuse(request, .crossOrigin(origin ?? ""))
+        }
+        if request.method == .options {
+            // A preflight from an allowed origin (the only kind that gets here with an Origin).
+            var response = Response(status: .noContent)
+            if let origin { CrossOrigin.allow(origin, in: &response.headers, preflight: true) }
+            return response
+        }
         if let key = server.configuration.apiKey, path != "/", path != "/health",
-            request.headers[.authorization] != "Bearer \(key)"
+            !APIKey.matches(request.headers[.authorization], key: key)
         {
-            server.metrics.request(status: 401, model: "-")
-            server.logger.info("\(request.method) \(path) 401")
-            return LoRAServer.error(.unauthorized)
+            return refuse(request, .unauthorized)
         }
+        if request.method == .post, !CrossOrigin.isJSON(request.headers[.contentType]) {
+            return refuse(request, .unsupportedMediaType(request.headers[.contentType]))
+        }
+        var response: Response
         do {
-            return try await next(request, context)
+            response = try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
-            return LoRAServer.error(.notFound(path))
+            response = LoRAServer.error(.notFound(path))
         } catch let error as HTTPError {
-            return LoRAServer.error(APIError(status: error.status, message: error.body ?? "\(error.status)", type: "invalid_request_error", param: nil, code: nil))
+            response = LoRAServer.error(APIError(status: error.status, message: error.body ?? "\(error.status)", type: "invalid_request_error", param: nil, code: nil))
         }
+        if let origin, allowedOrigin == true { CrossOrigin.allow(origin, in: &response.headers, preflight: false) }
+        return response
+    }
+
+    private func refuse(_ request: Request, _ error: APIError) -> Response {
+        server.metrics.request(status: Int(error.status.code), model: "-")
+        server.logger.info("\(request.method) \(request.uri.path) \(error.status.code) \(error.message)")
+        return LoRAServer.error(error)
     }
 }
 

@@ -63,7 +63,10 @@ struct ServerTests {
         }
     }
 
-    static func start(languageModel: LanguageModel, store: AdapterStore?, maxBatch: Int = 8, maxQueue: Int = 64) async throws -> Running {
+    static func start(
+        languageModel: LanguageModel, store: AdapterStore?, maxBatch: Int = 8, maxQueue: Int = 64, allowRuntimeAdapters: Bool = true,
+        corsOrigins: [String] = []
+    ) async throws -> Running {
         let counter = StepCounter()
         let metrics = ServerMetricsHandle()
         let engine = InferenceEngine(languageModel: languageModel, maxBatch: maxBatch, maxQueue: maxQueue) { rows in
@@ -72,12 +75,15 @@ struct ServerTests {
         }
         let base = try store?.baseModel(path: Fixtures.modelPath, config: languageModel.model.config)
         let catalog = AdapterCatalog(
-            baseId: "smol", store: store, base: base, config: languageModel.model.config, cache: AdapterCache(budgetBytes: 64 << 20, maxCount: 2))
+            baseId: "smol", store: store, base: base, config: languageModel.model.config, cache: AdapterCache(budgetBytes: 64 << 20, maxCount: 2),
+            baseNames: languageModel.names)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let server = LoRAServer(
             engine: engine, catalog: catalog, metrics: metrics,
-            configuration: LoRAServer.Configuration(port: 0, apiKey: apiKey, defaultMaxTokens: 32), logger: logger)
+            configuration: LoRAServer.Configuration(
+                port: 0, apiKey: apiKey, defaultMaxTokens: 32, allowRuntimeAdapters: allowRuntimeAdapters, corsOrigins: corsOrigins),
+            logger: logger)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { continuation.yield($0) } }
         var iterator = ports.makeAsyncIterator()

@@ -37,7 +37,7 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         let languageModel = try modelOptions.load()
         let config = languageModel.model.config
-        let resolver = AdapterResolver(store: storeOptions, modelPath: modelOptions.resolvedPath)
+        let resolver = AdapterResolver(store: storeOptions, modelPath: modelOptions.resolvedPath, baseNames: languageModel.names)
         let cache = AdapterCache(budgetBytes: adapterCacheMib << 20)
         var active: (name: String, layers: [LayerAdapters])?
         func activate(_ name: String) throws {

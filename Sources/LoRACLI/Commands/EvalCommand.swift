@@ -115,7 +115,7 @@ struct AdapterEvaluation {
         let config = languageModel.model.config
         let isBase = argument == "none" || argument == "base"
         let resolved = isBase
-            ? nil : try AdapterResolver(store: storeOptions, modelPath: modelPath).resolve(argument, config: config, force: force)
+            ? nil : try AdapterResolver(store: storeOptions, modelPath: modelPath, baseNames: languageModel.names).resolve(argument, config: config, force: force)
         let label = isBase ? "base" : resolved?.record?.reference ?? argument
         let evaluator = Evaluator(languageModel: languageModel, maxSeqLength: options.maxSeqLength, batchSize: options.batchSize)
         var bar: ProgressBar?

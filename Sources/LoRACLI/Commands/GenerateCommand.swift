@@ -42,7 +42,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let languageModel = try modelOptions.load()
         let adapters = try adapter.map {
-            try AdapterResolver(store: storeOptions, modelPath: modelOptions.resolvedPath)
+            try AdapterResolver(store: storeOptions, modelPath: modelOptions.resolvedPath, baseNames: languageModel.names)
                 .load($0, config: languageModel.model.config, force: force).layers
         }
         let ids: [Int]

@@ -11,9 +11,10 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve the base and every registered adapter over an OpenAI-compatible HTTP API.",
         discussion: """
             Endpoints: POST /v1/chat/completions, POST /v1/completions (stream: true for server-sent events), \
-            GET /v1/models, POST /v1/load_lora_adapter and /v1/unload_lora_adapter, GET /health, GET /metrics \
-            (Prometheus), and a playground page at /. A request's "model" picks the base or an adapter \
-            (NAME or NAME@VERSION); concurrent requests are decoded together whatever their adapters.
+            GET /v1/models, POST /v1/load_lora_adapter and /v1/unload_lora_adapter (with --allow-runtime-adapters), \
+            GET /health, GET /metrics (Prometheus), and a playground page at /. A request's "model" picks the base \
+            or an adapter (NAME or NAME@VERSION); concurrent requests are decoded together whatever their adapters. \
+            Pages on other origins are refused unless --cors-origin names them; POST bodies must be application/json.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -46,6 +47,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The base model's id in the API (default: the model file's name).")
     var servedModelName: String?
 
+    @Flag(name: .long, help: "Answer /v1/load_lora_adapter and /v1/unload_lora_adapter (off: they read folders on this machine).")
+    var allowRuntimeAdapters = false
+
+    @Option(name: .long, help: "A browser origin (https://app.example.com) whose pages may call the API; repeat for more, '*' for any.")
+    var corsOrigin: [String] = []
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard maxBatch >= 1, maxQueue >= 0, maxLoadedAdapters >= 1, adapterMemory >= 1, defaultMaxTokens >= 1 else {
@@ -64,10 +71,12 @@ struct ServeCommand: AsyncParsableCommand {
             languageModel: languageModel, maxBatch: maxBatch, maxQueue: maxQueue, onStep: { metrics.recordStep(rows: $0) })
         let catalog = AdapterCatalog(
             baseId: modelId, store: store, base: base, config: languageModel.model.config,
-            cache: AdapterCache(budgetBytes: adapterMemory << 20, maxCount: maxLoadedAdapters))
+            cache: AdapterCache(budgetBytes: adapterMemory << 20, maxCount: maxLoadedAdapters), baseNames: languageModel.names)
         let server = LoRAServer(
             engine: engine, catalog: catalog, metrics: metrics,
-            configuration: LoRAServer.Configuration(host: host, port: port, apiKey: apiKey, defaultMaxTokens: defaultMaxTokens),
+            configuration: LoRAServer.Configuration(
+                host: host, port: port, apiKey: apiKey, defaultMaxTokens: defaultMaxTokens, allowRuntimeAdapters: allowRuntimeAdapters,
+                corsOrigins: corsOrigin),
             logger: Logger(label: "lora.serve"))
         let host = host
         try await server.run { port in

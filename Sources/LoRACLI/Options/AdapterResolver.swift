@@ -4,10 +4,12 @@ import Models
 import Registry
 
 /// Turns an `--adapter` argument into an adapter by `AdapterReference`'s rule; registered ones
-/// are checked against the loaded base's fingerprint.
+/// are checked against the loaded base's fingerprint, folders against its names
+/// (`base_model_name_or_path`; `--force` loads one that names another model).
 struct AdapterResolver {
     let store: StoreOptions
     let modelPath: String
+    let baseNames: [String]
 
     func load(_ argument: String, config: LlamaConfig, force: Bool) throws -> LoRAAdapter {
         try resolve(argument, config: config, force: force).adapter
@@ -17,6 +19,11 @@ struct AdapterResolver {
     func resolve(_ argument: String, config: LlamaConfig, force: Bool) throws -> (adapter: LoRAAdapter, record: AdapterRecord?) {
         switch try AdapterReference.resolve(argument, in: try store.open()) {
         case .folder(let path):
+            if !force, let named = LoRAAdapter.peftBaseModelName(in: path),
+                let reason = BaseModelName.contradiction(adapterBase: named, baseNames: baseNames)
+            {
+                throw LoRAError.invalidConfig(path: "\(path)/\(LoRAAdapter.configFile)", reason: "\(reason); pass --force to use it anyway")
+            }
             return (try LoRAAdapter.loadPEFT(from: path, for: config), nil)
         case .registered(let record, let shadowedFolder):
             if shadowedFolder {

@@ -14,8 +14,24 @@ struct APIError: Error, Sendable, Equatable {
         APIError(status: .badRequest, message: message, type: "invalid_request_error", param: param, code: nil)
     }
 
-    static func modelNotFound(_ message: String) -> APIError {
-        APIError(status: .notFound, message: message, type: "invalid_request_error", param: "model", code: "model_not_found")
+    static func modelNotFound(_ message: String, param: String = "model") -> APIError {
+        APIError(status: .notFound, message: message, type: "invalid_request_error", param: param, code: "model_not_found")
+    }
+
+    static let runtimeAdaptersOff = APIError(
+        status: .forbidden, message: "Loading and unloading adapters at run time is off: start lora serve with --allow-runtime-adapters.",
+        type: "permission_error", param: nil, code: "runtime_adapters_disabled")
+
+    static func crossOrigin(_ origin: String) -> APIError {
+        APIError(
+            status: .forbidden, message: "Cross-origin request from '\(origin.prefix(200))' refused: start lora serve with --cors-origin \(origin.prefix(200)) to allow it.",
+            type: "permission_error", param: nil, code: "cross_origin_refused")
+    }
+
+    static func unsupportedMediaType(_ contentType: String?) -> APIError {
+        APIError(
+            status: .unsupportedMediaType, message: "Send the body as JSON with 'Content-Type: application/json' (got \(contentType.map { "'\($0.prefix(100))'" } ?? "none")).",
+            type: "invalid_request_error", param: nil, code: "unsupported_media_type")
     }
 
     static let unauthorized = APIError(

@@ -1,0 +1,112 @@
+import Foundation
+import Inference
+import LoRA
+import Models
+import Registry
+import Server
+import Testing
+import TestSupport
+
+/// What an attacker on the network, or a page in the user's browser, could do before: replace a
+/// registered adapter through a runtime load, send cross-origin "simple" requests, unload what
+/// stays served.
+@Suite(.serialized)
+struct ServerSecurityTests {
+    static func post(_ client: LoopbackClient, _ path: String, _ json: String, headers: [String: String] = [:]) async throws -> LoopbackClient.Response {
+        try await offPool { try client.send("POST", path, body: Data(json.utf8), headers: ["Content-Type": "application/json"].merging(headers) { $1 }) }
+    }
+
+    @Test func runtimeLoadsCannotTakeRegisteredNamesAndStayInTheirNamespace() async throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
+        let store = try ServerTests.makeStore(directory, languageModel: languageModel)
+        let running = try await ServerTests.start(languageModel: languageModel, store: store)
+        defer { Task { await running.stop() } }
+        let client = running.client
+        let load = "/v1/load_lora_adapter", unload = "/v1/unload_lora_adapter"
+        let gammaPath = "\(directory)/gamma"
+        func loading(_ name: String, _ path: String = "\(directory)/gamma", extra: String = "") async throws -> LoopbackClient.Response {
+            let body = try JSONSerialization.data(withJSONObject: ["lora_name": name, "lora_path": path])
+            return try await Self.post(client, load, String(decoding: body, as: UTF8.self).dropLast() + extra + "}")
+        }
+        let alphaBefore = try await Self.post(client, "/v1/chat/completions", ServerTests.chatBody("alpha@1", ServerTests.question))
+        for name in ["alpha@1", "alpha", "smol", "../evil", "<script>x</script>", "a@1", String(repeating: "n", count: 5000), "", "-lead"] {
+            let response = try await loading(name)
+            #expect(response.status == 400, "\(name.prefix(40))")
+            #expect(response.json.flatMap { ($0["error"] as? [String: Any])?["param"] as? String } == "lora_name", "\(name.prefix(40))")
+        }
+        // The registered adapter still answers as before, and is listed once.
+        let alphaAfter = try await Self.post(client, "/v1/chat/completions", ServerTests.chatBody("alpha@1", ServerTests.question))
+        #expect(ServerTests.content(alphaAfter) == ServerTests.content(alphaBefore))
+        #expect(try await loading("fresh").status == 200)
+        #expect(try await loading("fresh").status == 400, "loading a taken name again")
+        let ids = try #require(try await client.offSend("GET", "/v1/models").json?["data"] as? [[String: Any]]).compactMap { $0["id"] as? String }
+        #expect(ids.count == Set(ids).count && ids.filter { $0 == "fresh" }.count == 1 && ids.filter { $0 == "alpha@1" }.count == 1)
+        // Registered adapters and the base are not the API's to unload; a second unload is a 404.
+        #expect(try await Self.post(client, unload, #"{"lora_name": "alpha"}"#).status == 400)
+        #expect(try await Self.post(client, unload, #"{"lora_name": "smol"}"#).status == 400)
+        #expect(try await Self.post(client, unload, #"{"lora_name": "fresh"}"#).status == 200)
+        #expect(try await Self.post(client, unload, #"{"lora_name": "fresh"}"#).status == 404)
+        #expect(try await client.offPost("/v1/chat/completions", json: ServerTests.chatBody("alpha", ServerTests.question)).status == 200)
+
+        // A PEFT folder naming another base is refused unless forced; NaN weights always, by tensor.
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(gammaPath)/adapter_config.json"))) as? [String: Any])
+        let foreign = "\(directory)/foreign"
+        try FileManager.default.copyItem(atPath: gammaPath, toPath: foreign)
+        try JSONSerialization.data(withJSONObject: config.merging(["base_model_name_or_path": "meta-llama/Llama-2-7b-hf"]) { $1 })
+            .write(to: URL(fileURLWithPath: "\(foreign)/adapter_config.json"))
+        let refused = try await loading("foreign", foreign)
+        #expect(refused.status == 400 && refused.text.contains("Llama-2-7b-hf"))
+        #expect(try await loading("foreign", foreign, extra: #", "force": true"#).status == 200)
+        var broken = ServerTests.randomAdapter(seed: 5, config: languageModel.model.config)
+        broken.layers[3][.o]?.b[0] = .infinity
+        try broken.savePEFT(to: "\(directory)/broken", baseModelName: "smol")
+        let nan = try await loading("broken", "\(directory)/broken")
+        #expect(nan.status == 400 && nan.text.contains("layers.3.self_attn.o_proj.lora_B"), "\(nan.text)")
+    }
+
+    @Test func runtimeLoadingIsOffByDefault() async throws {
+        let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
+        let running = try await ServerTests.start(languageModel: languageModel, store: nil, allowRuntimeAdapters: false)
+        defer { Task { await running.stop() } }
+        let response = try await Self.post(running.client, "/v1/load_lora_adapter", #"{"lora_name": "x", "lora_path": "/tmp"}"#)
+        #expect(response.status == 403 && response.text.contains("--allow-runtime-adapters"))
+        #expect(try await Self.post(running.client, "/v1/unload_lora_adapter", #"{"lora_name": "x"}"#).status == 403)
+    }
+
+    /// A page on another origin cannot make the server act: its requests are refused whatever
+    /// their shape, preflights included; the server's own page and listed origins work; bodies
+    /// that are not JSON by Content-Type are refused (what a no-cors "simple" request sends).
+    @Test func crossOriginRequestsAreRefusedUnlessAllowed() async throws {
+        let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
+        let running = try await ServerTests.start(languageModel: languageModel, store: nil, corsOrigins: ["https://app.example.com"])
+        defer { Task { await running.stop() } }
+        let client = running.client
+        let body = ServerTests.chatBody("smol", "Hi", maxTokens: 2)
+        let evil = try await offPool { try client.send("POST", "/v1/chat/completions", body: Data(body.utf8), headers: ["Content-Type": "text/plain", "Origin": "http://evil.example"]) }
+        #expect(evil.status == 403)
+        let rebinding = try await offPool {
+            try client.send("POST", "/v1/load_lora_adapter", body: Data(#"{"lora_name": "x", "lora_path": "/tmp"}"#.utf8), headers: ["Content-Type": "application/json", "Origin": "http://127.0.0.1.evil.example"])
+        }
+        #expect(rebinding.status == 403)
+        let preflight = try await offPool { try client.send("OPTIONS", "/v1/chat/completions", headers: ["Origin": "http://evil.example", "Access-Control-Request-Method": "POST"]) }
+        #expect(preflight.status == 403 && preflight.headers["access-control-allow-origin"] == nil)
+        let own = try await Self.post(client, "/v1/chat/completions", body, headers: ["Origin": "http://127.0.0.1:\(running.port)"])
+        #expect(own.status == 200)
+        let listed = try await offPool { try client.send("OPTIONS", "/v1/chat/completions", headers: ["Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"]) }
+        #expect(listed.status == 204 && listed.headers["access-control-allow-origin"] == "https://app.example.com")
+        let fromListed = try await Self.post(client, "/v1/chat/completions", body, headers: ["Origin": "https://app.example.com"])
+        #expect(fromListed.status == 200 && fromListed.headers["access-control-allow-origin"] == "https://app.example.com")
+        let plain = try await offPool { try client.send("POST", "/v1/chat/completions", body: Data(body.utf8), headers: ["Content-Type": "text/plain"]) }
+        #expect(plain.status == 415)
+        let form = try await offPool { try client.send("POST", "/v1/chat/completions", body: Data(body.utf8)) }
+        #expect(form.status == 415)
+        // The Bearer scheme in any case (RFC 9110).
+        let lower = LoopbackClient(port: running.port)
+        let lowerCase = try await offPool {
+            try lower.send("POST", "/v1/chat/completions", body: Data(body.utf8), headers: ["Content-Type": "application/json", "Authorization": "bearer \(ServerTests.apiKey)"])
+        }
+        #expect(lowerCase.status == 200)
+    }
+}
