@@ -3,46 +3,78 @@ import Kernels
 import Models
 
 /// How the next token is picked from logits: greedy (temperature 0) or sampled with
-/// temperature, top-k and top-p (nucleus), reproducibly from a seed.
+/// temperature, top-k and top-p (nucleus), reproducibly from a seed; after OpenAI's
+/// adjustments: `logit_bias` added to chosen tokens, and each token already generated lowered by
+/// `frequency_penalty` per occurrence and `presence_penalty` once.
 public struct SamplingParameters: Sendable, Equatable {
     public var temperature: Float
     public var topK: Int
     public var topP: Float
     public var seed: UInt64
+    public var frequencyPenalty: Float
+    public var presencePenalty: Float
+    /// token id → added to its logit
+    public var logitBias: [Int: Float]
 
-    public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64 = 0) {
+    public init(
+        temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64 = 0, frequencyPenalty: Float = 0, presencePenalty: Float = 0,
+        logitBias: [Int: Float] = [:]
+    ) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.seed = seed
+        self.frequencyPenalty = frequencyPenalty
+        self.presencePenalty = presencePenalty
+        self.logitBias = logitBias
     }
+
+    /// Whether the logits are changed before picking.
+    public var adjustsLogits: Bool { frequencyPenalty != 0 || presencePenalty != 0 || !logitBias.isEmpty }
 }
 
 public struct Sampler {
     public let parameters: SamplingParameters
     private var rng: SeededRandom
+    /// How often each token has been picked, for the penalties.
+    private var counts: [Int: Int] = [:]
 
     public init(_ parameters: SamplingParameters) {
         self.parameters = parameters
         rng = SeededRandom(seed: parameters.seed)
     }
 
-    /// Temperature 0: the first largest logit, which `LlamaModel.decodeStep(_:caches:adapters:greedy:)`
-    /// can find without computing the logits.
-    public var isGreedy: Bool { parameters.temperature <= 0 }
+    /// Temperature 0 with nothing to adjust: the first largest logit, which
+    /// `LlamaModel.decodeStep(_:caches:adapters:greedy:)` can find without computing the logits.
+    public var isGreedy: Bool { parameters.temperature <= 0 && !parameters.adjustsLogits }
 
     /// The next token from a decode step: a greedy row's token as the step found it, or one
     /// picked from the row's logits.
     public mutating func next(_ output: StepOutput) -> Int {
+        let token: Int
         switch output {
-        case .token(let token): token
-        case .logits(let logits): next(logits)
+        case .token(let found): token = found
+        case .logits(let logits): token = pick(parameters.adjustsLogits ? adjusted(logits) : logits)
         }
+        if parameters.adjustsLogits { counts[token, default: 0] += 1 }
+        return token
     }
 
     /// logits: [V]
-    public mutating func next(_ logits: [Float]) -> Int {
-        if isGreedy { return Self.argmax(logits) }
+    public mutating func next(_ logits: [Float]) -> Int { next(.logits(logits)) }
+
+    /// The logits after `logit_bias` and the penalties for what was generated so far.
+    func adjusted(_ logits: [Float]) -> [Float] {
+        var logits = logits
+        for (token, bias) in parameters.logitBias where logits.indices.contains(token) { logits[token] += bias }
+        for (token, count) in counts {
+            logits[token] -= Float(count) * parameters.frequencyPenalty + parameters.presencePenalty
+        }
+        return logits
+    }
+
+    private mutating func pick(_ logits: [Float]) -> Int {
+        if parameters.temperature <= 0 { return Self.argmax(logits) }
         // Candidates by descending logit; top-k first, then the smallest prefix whose
         // probability reaches top-p (as transformers' TopK then TopP warpers).
         var order = Array(logits.indices)

@@ -152,6 +152,9 @@ public final class LoRAServer: Sendable {
         var label = "-"
         do {
             let parsed = try CompletionRequest.parse(try await body(request), chat: chat)
+            if let token = parsed.sampling.logitBias.keys.first(where: { $0 >= languageModel.tokenizer.vocabulary.count }) {
+                throw APIError.invalid("'logit_bias' names token \(token); the vocabulary has \(languageModel.tokenizer.vocabulary.count) tokens.", param: "logit_bias")
+            }
             let adapters = try catalogCall { () throws(AdapterCatalog.Failure) in try catalog.adapters(for: parsed.model) }
             label = parsed.model
             let prompt: [Int]

@@ -73,6 +73,21 @@ struct GenerationTests {
 }
 
 struct SamplerTests {
+    /// OpenAI's adjustments, exactly: bias added; each generated token lowered by the frequency
+    /// penalty per occurrence plus the presence penalty once. Rows that adjust never take the
+    /// argmax screen's token (they need their logits).
+    @Test func penaltiesAndBiasAdjustTheLogits() {
+        var sampler = Sampler(SamplingParameters(frequencyPenalty: 0.5, presencePenalty: 1, logitBias: [2: 0.75]))
+        #expect(!sampler.isGreedy)
+        let logits: [Float] = [3, 2.5, 1.5, 0]
+        // Adjusted logits of tokens 0, 1, 2 before each pick:
+        #expect(sampler.next(logits) == 0)  // 3, 2.5, 2.25
+        #expect(sampler.next(logits) == 1)  // 1.5, 2.5, 2.25
+        #expect(sampler.next(logits) == 2)  // 1.5, 1, 2.25
+        #expect(sampler.next(logits) == 0)  // 1.5, 1, 0.75
+        #expect(sampler.next(logits) == 0)  // 1, 1, 0.75: the first of equal maxima
+    }
+
     let logits: [Float] = [1.0, 3.0, 2.5, -1.0, 0.0]
 
     @Test func greedyIsArgmaxFirstOnTies() {

@@ -110,3 +110,53 @@ struct ServerSecurityTests {
         #expect(lowerCase.status == 200)
     }
 }
+
+/// The OpenAI fields clients send: penalties and logit_bias change the answer as asked, a
+/// request without a seed gets a fresh draw, and what is not implemented is a 400 naming it.
+@Suite(.serialized)
+struct OpenAIFieldTests {
+    @Test func samplingFieldsAndRefusals() async throws {
+        let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
+        let running = try await ServerTests.start(languageModel: languageModel, store: nil)
+        defer { Task { await running.stop() } }
+        let client = running.client
+        func answer(_ extra: String, maxTokens: Int = 12, temperature: Double = 0) async throws -> LoopbackClient.Response {
+            let body = ServerTests.chatBody("smol", "Write a list of fruits.", maxTokens: maxTokens, extra: extra)
+                .replacingOccurrences(of: #""temperature": 0"#, with: #""temperature": \#(temperature)"#)
+            return try await client.offPost("/v1/chat/completions", json: body)
+        }
+        let plain = try #require(ServerTests.content(try await answer("")))
+        // A bias of +100 on one token makes greedy decoding pick it every time.
+        let forced = languageModel.tokenizer.encode(" banana")[0]
+        let biased = try #require(ServerTests.content(try await answer(#", "logit_bias": {"\#(forced)": 100}"#, maxTokens: 4)))
+        #expect(biased == String(repeating: try languageModel.tokenizer.decode([forced]), count: 4))
+        // A 32-token list repeats separators; strong penalties on what was generated change it.
+        let list = try #require(ServerTests.content(try await answer("", maxTokens: 32)))
+        let penalized = try #require(ServerTests.content(try await answer(#", "presence_penalty": 2, "frequency_penalty": 2"#, maxTokens: 32)))
+        #expect(!plain.isEmpty && penalized != list, "\(penalized)")
+        // No seed: two sampled answers differ (16 tokens at temperature 1.5); the same seed twice agrees.
+        let first = ServerTests.content(try await answer("", maxTokens: 16, temperature: 1.5))
+        let second = ServerTests.content(try await answer("", maxTokens: 16, temperature: 1.5))
+        #expect(first != second)
+        let seeded = [try await answer(#", "seed": 7"#, maxTokens: 16, temperature: 1.5), try await answer(#", "seed": 7"#, maxTokens: 16, temperature: 1.5)]
+        #expect(ServerTests.content(seeded[0]) == ServerTests.content(seeded[1]))
+        // Neutral values of unimplemented fields pass; their effects, and unknown fields, are refused by name.
+        #expect(try await answer(#", "n": 1, "logprobs": false, "frequency_penalty": 0, "response_format": {"type": "text"}, "user": "u""#).status == 200)
+        for (extra, param) in [
+            (#", "logprobs": true"#, "logprobs"), (#", "top_logprobs": 3"#, "top_logprobs"), (#", "response_format": {"type": "json_object"}"#, "response_format"),
+            (#", "tools": [{"type": "function"}]"#, "tools"), (#", "best_of": 2"#, "best_of"), (#", "presence_penalty": 3"#, "presence_penalty"),
+            (#", "logit_bias": {"999999": 5}"#, "logit_bias"), (#", "logit_bias": {"x": 5}"#, "logit_bias"),
+        ] {
+            let response = try await answer(extra)
+            #expect(response.status == 400, "\(extra)")
+            #expect((response.json?["error"] as? [String: Any])?["param"] as? String == param, "\(extra)")
+        }
+        let completion = try await client.offPost("/v1/completions", json: #"{"model": "smol", "prompt": "Hi", "max_tokens": 2, "echo": true}"#)
+        #expect(completion.status == 400 && completion.text.contains("echo"))
+        // Bodies that are not JSON objects say why.
+        for (body, reason) in [(Data([0x7B, 0xFF, 0x7D]), "UTF-8"), (Data(#"{"model": "smol", "x": "\ud800"}"#.utf8), "parse")] {
+            let response = try await offPool { try client.send("POST", "/v1/chat/completions", body: body, headers: ["Content-Type": "application/json"]) }
+            #expect(response.status == 400 && response.text.contains(reason), "\(response.text)")
+        }
+    }
+}

@@ -3,7 +3,10 @@ import Inference
 import Tokenizers
 
 /// A `/v1/chat/completions` or `/v1/completions` body, checked field by field so that a bad
-/// request gets a 400 naming the field, as OpenAI's API does.
+/// request gets a 400 naming the field, as OpenAI's API does. A field this server does not
+/// implement is accepted only with its neutral value (`n: 1`, `logprobs: false`, `echo: false`,
+/// `response_format: {"type": "text"}`, ...); asking for its effect is a 400 naming it, and an
+/// unknown field is a 400 too: nothing is silently ignored.
 struct CompletionRequest: Sendable {
     enum Input: Sendable {
         case messages([ChatMessage])
@@ -18,11 +21,22 @@ struct CompletionRequest: Sendable {
     var stream: Bool
     var includeUsage: Bool
 
+    /// Fields read below, and fields that only describe the caller (kept by OpenAI, no effect here).
+    static let commonFields: Set<String> = [
+        "model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "n", "stop", "stream", "stream_options",
+        "frequency_penalty", "presence_penalty", "logit_bias", "user", "metadata", "store", "service_tier",
+    ]
+    static let chatFields: Set<String> = ["messages", "logprobs", "top_logprobs", "response_format", "tools", "tool_choice", "parallel_tool_calls"]
+    static let completionFields: Set<String> = ["prompt", "logprobs", "echo", "best_of", "suffix"]
+
     static func parse(_ body: Data, chat: Bool) throws(APIError) -> CompletionRequest {
         guard !body.isEmpty else { throw .invalid("The request body is empty; send a JSON object.", param: nil) }
-        guard let object = try? JSONSerialization.jsonObject(with: body), let json = object as? [String: Any] else {
-            throw .invalid("We could not parse the JSON body of your request: expected a JSON object.", param: nil)
+        let json = try Self.object(body)
+        let known = commonFields.union(chat ? chatFields : completionFields)
+        if let unknown = json.keys.sorted().first(where: { !known.contains($0) }) {
+            throw .invalid("Unrecognized request argument supplied: \(unknown.prefix(100))", param: String(unknown.prefix(100)))
         }
+        try Self.requireNeutral(json, chat: chat)
         guard let model = json["model"] as? String, !model.isEmpty else {
             throw .invalid("'model' is required and must be a non-empty string.", param: "model")
         }
@@ -57,6 +71,22 @@ struct CompletionRequest: Sendable {
         guard topP > 0 && topP <= 1 else { throw .invalid("'top_p' must be in (0, 1].", param: "top_p") }
         let seed = try integer(json, "seed")
         if let n = try integer(json, "n"), n != 1 { throw .invalid("Only n = 1 is supported.", param: "n") }
+        let frequencyPenalty = try number(json, "frequency_penalty") ?? 0, presencePenalty = try number(json, "presence_penalty") ?? 0
+        for (key, value) in [("frequency_penalty", frequencyPenalty), ("presence_penalty", presencePenalty)] where !(-2...2).contains(value) {
+            throw .invalid("'\(key)' must be between -2 and 2.", param: key)
+        }
+        var logitBias: [Int: Float] = [:]
+        if let value = json["logit_bias"], !(value is NSNull) {
+            guard let map = value as? [String: Any], map.count <= 300 else {
+                throw .invalid("'logit_bias' must be an object of at most 300 token ids to biases.", param: "logit_bias")
+            }
+            for (key, bias) in map {
+                guard let token = Int(key), token >= 0, let number = bias as? NSNumber, !isBoolean(number), (-100...100).contains(number.doubleValue) else {
+                    throw .invalid("'logit_bias' maps token ids (as strings) to numbers between -100 and 100; '\(key.prefix(40))' does not.", param: "logit_bias")
+                }
+                logitBias[token] = number.floatValue
+            }
+        }
         var stop: [String] = []
         switch json["stop"] {
         case nil, is NSNull: break
@@ -76,9 +106,51 @@ struct CompletionRequest: Sendable {
         }
         return CompletionRequest(
             model: model, input: input, maxTokens: maxTokens,
-            // Without a seed every request still samples reproducibly from its own stream.
-            sampling: SamplingParameters(temperature: Float(temperature), topP: Float(topP), seed: UInt64(bitPattern: Int64(seed ?? 0))),
+            // Without a seed, a fresh draw each request (as OpenAI's API samples).
+            sampling: SamplingParameters(
+                temperature: Float(temperature), topP: Float(topP), seed: seed.map { UInt64(bitPattern: Int64($0)) } ?? UInt64.random(in: 0...UInt64.max),
+                frequencyPenalty: Float(frequencyPenalty), presencePenalty: Float(presencePenalty), logitBias: logitBias),
             stop: stop, stream: stream, includeUsage: includeUsage)
+    }
+
+    /// The body as a JSON object, or a 400 that says what is wrong with it.
+    private static func object(_ body: Data) throws(APIError) -> [String: Any] {
+        guard String(validating: body, as: UTF8.self) != nil else {
+            throw .invalid("We could not parse the JSON body of your request: it is not valid UTF-8.", param: nil)
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: body)
+        } catch {
+            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "not valid JSON"
+            throw .invalid("We could not parse the JSON body of your request: \(reason.prefix(200))", param: nil)
+        }
+        guard let json = object as? [String: Any] else {
+            throw .invalid("We could not parse the JSON body of your request: expected a JSON object.", param: nil)
+        }
+        return json
+    }
+
+    /// Fields whose effect is not implemented, accepted at their neutral values only.
+    private static func requireNeutral(_ json: [String: Any], chat: Bool) throws(APIError) {
+        func refuse(_ key: String, _ what: String) -> APIError { .invalid("'\(key)' is not supported by this server (\(what)).", param: key) }
+        func isNull(_ key: String) -> Bool { json[key] == nil || json[key] is NSNull }
+        func isFalse(_ key: String) -> Bool { isNull(key) || (json[key] as? NSNumber).map { isBoolean($0) && !$0.boolValue } == true }
+        func isZero(_ key: String) -> Bool { isNull(key) || (json[key] as? NSNumber).map { !isBoolean($0) && $0.doubleValue == 0 } == true }
+        if chat {
+            if !isFalse("logprobs") { throw refuse("logprobs", "log-probabilities are not returned yet") }
+            if !isZero("top_logprobs") { throw refuse("top_logprobs", "log-probabilities are not returned yet") }
+            if !isNull("response_format"), (json["response_format"] as? [String: Any])?["type"] as? String != "text" {
+                throw refuse("response_format", "only {\"type\": \"text\"}")
+            }
+            if !isNull("tools"), (json["tools"] as? [Any])?.isEmpty != true { throw refuse("tools", "no tool calling") }
+            if !isNull("tool_choice"), json["tool_choice"] as? String != "none" { throw refuse("tool_choice", "no tool calling") }
+        } else {
+            if !isZero("logprobs") { throw refuse("logprobs", "log-probabilities are not returned yet") }
+            if !isFalse("echo") { throw refuse("echo", "the prompt is not echoed") }
+            if !isNull("best_of"), (json["best_of"] as? NSNumber)?.intValue != 1 { throw refuse("best_of", "only best_of = 1") }
+            if !isNull("suffix"), (json["suffix"] as? String)?.isEmpty != true { throw refuse("suffix", "no insertion") }
+        }
     }
 
     /// A string, or OpenAI's content parts `[{"type": "text", "text": ...}]` joined.
