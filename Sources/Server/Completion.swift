@@ -65,6 +65,12 @@ struct Completion: Sendable {
                 return LoRAServer.error(APIError(status: .internalServerError, message: message, type: "server_error", param: nil, code: nil))
             }
         }
+        if submission.isCancelled {
+            // The client hung up; nobody reads this answer.
+            server.metrics.request(status: 499, model: model)
+            server.logger.info("\(path) 499 model=\(model) client disconnected")
+            return LoRAServer.error(APIError(status: .init(code: 499), message: "Client closed the request.", type: "invalid_request_error", param: nil, code: nil))
+        }
         return LoRAServer.error(.shuttingDown)
     }
 

@@ -100,6 +100,8 @@ public final class InferenceEngine: Sendable {
         let flag: CancelFlag
 
         public func cancel() { flag.cancel() }
+
+        public var isCancelled: Bool { flag.isCancelled }
     }
 
     public func submit(_ request: Request) throws(SubmitError) -> Submission {

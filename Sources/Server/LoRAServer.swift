@@ -4,6 +4,7 @@ import Inference
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 import Tokenizers
 
 /// `lora serve`: an OpenAI-compatible HTTP server on one loaded base, every adapter reachable
@@ -97,9 +98,12 @@ public final class LoRAServer: Sendable {
 
     /// Reads a JSON body of at most 1 MiB.
     private func body(_ request: Request) async throws(APIError) -> Data {
-        var request = request
+        try await Self.collect(request.body)
+    }
+
+    private static func collect(_ body: RequestBody) async throws(APIError) -> Data {
         do {
-            var buffer = try await request.collectBody(upTo: 1 << 20)
+            var buffer = try await body.collect(upTo: 1 << 20)
             return Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
         } catch {
             throw APIError(status: .contentTooLarge, message: "The request body is larger than 1 MiB.", type: "invalid_request_error", param: nil, code: nil)
@@ -146,12 +150,33 @@ public final class LoRAServer: Sendable {
 
     // MARK: - Completions
 
+    /// A completion, cancelled when the client's connection closes: a streamed one notices when
+    /// a write fails, a collected one through the inbound-close handler, so an abandoned request
+    /// leaves the batch within one step either way.
     private func complete(_ request: Request, chat: Bool) async -> Response {
+        let submitted = Mutex<InferenceEngine.Submission?>(nil)
+        let hungUp = Atomic<Bool>(false)
+        do {
+            return try await request.body.consumeWithInboundCloseHandler { body in
+                await complete(body, chat: chat) { submission in
+                    submitted.withLock { $0 = submission }
+                    if hungUp.load(ordering: .acquiring) { submission.cancel() }
+                }
+            } onInboundClosed: {
+                hungUp.store(true, ordering: .releasing)
+                submitted.withLock { $0?.cancel() }
+            }
+        } catch {
+            return Self.error(APIError(status: .badRequest, message: "The request could not be read: \(error)", type: "invalid_request_error", param: nil, code: nil))
+        }
+    }
+
+    private func complete(_ requestBody: RequestBody, chat: Bool, onSubmit: (InferenceEngine.Submission) -> Void) async -> Response {
         let arrival = ContinuousClock.now
         let path = chat ? "/v1/chat/completions" : "/v1/completions"
         var label = "-"
         do {
-            let parsed = try CompletionRequest.parse(try await body(request), chat: chat)
+            let parsed = try CompletionRequest.parse(try await Self.collect(requestBody), chat: chat)
             if let token = parsed.sampling.logitBias.keys.first(where: { $0 >= languageModel.tokenizer.vocabulary.count }) {
                 throw APIError.invalid("'logit_bias' names token \(token); the vocabulary has \(languageModel.tokenizer.vocabulary.count) tokens.", param: "logit_bias")
             }
@@ -187,6 +212,7 @@ public final class LoRAServer: Sendable {
             } catch {
                 throw error == .queueFull ? APIError.queueFull : APIError.shuttingDown
             }
+            onSubmit(submission)
             let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
             let stream = Completion(
                 id: String(id), model: parsed.model, chat: chat, created: Int(Date().timeIntervalSince1970), arrival: arrival, server: self,

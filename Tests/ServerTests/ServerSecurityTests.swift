@@ -160,3 +160,46 @@ struct OpenAIFieldTests {
         }
     }
 }
+
+/// A client that leaves stops its work within a step, streamed or not.
+@Suite(.serialized)
+struct DisconnectTests {
+    /// Opens a connection, sends `body`, and returns the socket for the test to close.
+    static func sendAndHold(port: Int, _ body: String) throws -> Int32 {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0)
+        let request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAuthorization: Bearer \(ServerTests.apiKey)\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        _ = request.withCString { send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        return socket
+    }
+
+    @Test func anAbandonedCollectedRequestStopsDecoding() async throws {
+        let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
+        let running = try await ServerTests.start(languageModel: languageModel, store: nil)
+        defer { Task { await running.stop() } }
+        let socket = try Self.sendAndHold(port: running.port, #"{"model": "smol", "prompt": "Once upon a time", "max_tokens": 3000, "temperature": 0}"#)
+        var waited = 0
+        while running.steps < 5 && waited < 400 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        try #require(running.steps >= 5, "the request never started decoding")
+        close(socket)
+        let stepsAtHangUp = running.steps
+        waited = 0
+        while running.server.engine.load.running > 0 && waited < 200 {
+            try await Task.sleep(for: .milliseconds(20))
+            waited += 1
+        }
+        #expect(running.server.engine.load.running == 0)
+        #expect(running.steps - stepsAtHangUp < 50, "the abandoned request kept decoding: \(running.steps - stepsAtHangUp) more steps")
+    }
+}
