@@ -155,14 +155,19 @@ public final class LoRAServer: Sendable {
     /// leaves the batch within one step either way.
     private func complete(_ request: Request, chat: Bool) async -> Response {
         let submitted = Mutex<InferenceEngine.Submission?>(nil)
-        let hungUp = Atomic<Bool>(false)
+        let hungUp = Atomic<Bool>(false), answered = Atomic<Bool>(false)
         do {
             return try await request.body.consumeWithInboundCloseHandler { body in
-                await complete(body, chat: chat) { submission in
+                let response = await complete(body, chat: chat) { submission in
                     submitted.withLock { $0 = submission }
                     if hungUp.load(ordering: .acquiring) { submission.cancel() }
                 }
+                // The handler also runs when this returns (Hummingbird stops watching the
+                // connection then); a streamed answer is only starting, and watches for itself.
+                answered.store(true, ordering: .releasing)
+                return response
             } onInboundClosed: {
+                guard !answered.load(ordering: .acquiring) else { return }
                 hungUp.store(true, ordering: .releasing)
                 submitted.withLock { $0?.cancel() }
             }
