@@ -186,9 +186,12 @@ dataset = os.path.join(ROOT, "datasets/dates")
 
 def rows_and_folders(root):
     """Registered versions, and rows whose files are missing or changed (via lora adapters verify)."""
-    db = sqlite3.connect(os.path.join(root, "registry.sqlite"))
-    rows = [r[0] for r in db.execute("SELECT path FROM adapter")]
-    db.close()
+    try:
+        db = sqlite3.connect(os.path.join(root, "registry.sqlite"))
+        rows = [r[0] for r in db.execute("SELECT path FROM adapter")]
+        db.close()
+    except sqlite3.DatabaseError:
+        return [], [], "registry unreadable"
     broken = [p for p in rows if not os.path.exists(os.path.join(root, p, "adapter_model.safetensors"))]
     outcome, _, out = run(["adapters", "verify", "--store", root])
     return rows, broken, outcome
@@ -239,6 +242,8 @@ before_gc = set(rows)
 run(["adapters", "gc", "--store", store])
 rows_after, broken_after, _ = rows_and_folders(store)
 lost += len(before_gc - set(rows_after))
+# The store opened once more by the CLI first (it marks runs whose process is gone).
+run(["adapters", "list", "--store", store])
 db = sqlite3.connect(os.path.join(store, "registry.sqlite"))
 running = db.execute("SELECT COUNT(*) FROM trainingRun WHERE status = 'running'").fetchone()[0]
 db.close()

@@ -22,11 +22,15 @@ public final class LoRAServer: Sendable {
         /// Browser origins (`https://app.example.com`) whose pages may call the API; any other
         /// cross-origin request is refused.
         public var corsOrigins: [String]
+        /// A connection that sends nothing for this long while its request is incomplete (or
+        /// between requests) is closed; one waiting for its answer is not.
+        public var readTimeout: Duration
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil, defaultMaxTokens: Int = 256, allowRuntimeAdapters: Bool = false,
-            corsOrigins: [String] = []
+            corsOrigins: [String] = [], readTimeout: Duration = .seconds(30)
         ) {
+            self.readTimeout = readTimeout
             self.host = host
             self.port = port
             self.apiKey = apiKey
@@ -57,6 +61,7 @@ public final class LoRAServer: Sendable {
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = Application(
             router: router(),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.readTimeout.milliseconds * 1e6)))),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "lora"),
             services: [EngineService(engine: engine)],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -76,6 +81,7 @@ public final class LoRAServer: Sendable {
             let load = engine.load
             return Self.json(["status": "ok", "running": load.running, "waiting": load.waiting] as [String: Any])
         }
+        router.head("/health") { _, _ in Response(status: .ok) }
         router.get("/metrics") { [self] _, _ in
             let text = metrics.render(load: engine.load, cache: catalog.cache.statistics)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
@@ -105,8 +111,10 @@ public final class LoRAServer: Sendable {
         do {
             var buffer = try await body.collect(upTo: 1 << 20)
             return Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
-        } catch {
+        } catch let error as HTTPError where error.status == .contentTooLarge {
             throw APIError(status: .contentTooLarge, message: "The request body is larger than 1 MiB.", type: "invalid_request_error", param: nil, code: nil)
+        } catch {
+            throw APIError.invalid("The request body could not be read: the connection ended before it was complete.", param: nil)
         }
     }
 

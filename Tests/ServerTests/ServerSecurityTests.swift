@@ -164,8 +164,17 @@ struct OpenAIFieldTests {
 /// A client that leaves stops its work within a step, streamed or not.
 @Suite(.serialized)
 struct DisconnectTests {
-    /// Opens a connection, sends `body`, and returns the socket for the test to close.
+    /// Opens a connection, sends a completion request with `body`, and returns the socket for
+    /// the test to close.
     static func sendAndHold(port: Int, _ body: String) throws -> Int32 {
+        let socket = try connected(port: port)
+        let request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAuthorization: Bearer \(ServerTests.apiKey)\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        _ = request.withCString { send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        return socket
+    }
+
+    static func connected(port: Int) throws -> Int32 {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -175,9 +184,6 @@ struct DisconnectTests {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         try #require(connected == 0)
-        let request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAuthorization: Bearer \(ServerTests.apiKey)\r\n"
-            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        _ = request.withCString { send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         return socket
     }
 
@@ -201,5 +207,29 @@ struct DisconnectTests {
         }
         #expect(running.server.engine.load.running == 0)
         #expect(running.steps - stepsAtHangUp < 50, "the abandoned request kept decoding: \(running.steps - stepsAtHangUp) more steps")
+    }
+
+    /// A request whose body never completes is closed after the read timeout, and not logged
+    /// as too large; HEAD /health answers.
+    @Test func halfSentRequestsAreClosed() async throws {
+        let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
+        let running = try await ServerTests.start(languageModel: languageModel, store: nil, readTimeout: .milliseconds(300))
+        defer { Task { await running.stop() } }
+        #expect(try await offPool { try LoopbackClient(port: running.port).send("HEAD", "/health") }.status == 200)
+        let socket = try Self.connected(port: running.port)
+        defer { close(socket) }
+        // Headers promise a 1,000-byte body; 10 bytes come, then nothing.
+        let partial = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\": "
+        _ = partial.withCString { send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var received = 0, total = 0
+        repeat {
+            received = recv(socket, &buffer, buffer.count, 0)
+            total += max(received, 0)
+        } while received > 0
+        #expect(received == 0, "the server did not close the connection (recv \(received), errno \(errno))")
+        #expect(!String(decoding: buffer.prefix(total), as: UTF8.self).contains("413"))
     }
 }

@@ -65,7 +65,7 @@ struct ServerTests {
 
     static func start(
         languageModel: LanguageModel, store: AdapterStore?, maxBatch: Int = 8, maxQueue: Int = 64, allowRuntimeAdapters: Bool = true,
-        corsOrigins: [String] = []
+        corsOrigins: [String] = [], readTimeout: Duration = .seconds(30)
     ) async throws -> Running {
         let counter = StepCounter()
         let metrics = ServerMetricsHandle()
@@ -82,7 +82,8 @@ struct ServerTests {
         let server = LoRAServer(
             engine: engine, catalog: catalog, metrics: metrics,
             configuration: LoRAServer.Configuration(
-                port: 0, apiKey: apiKey, defaultMaxTokens: 32, allowRuntimeAdapters: allowRuntimeAdapters, corsOrigins: corsOrigins),
+                port: 0, apiKey: apiKey, defaultMaxTokens: 32, allowRuntimeAdapters: allowRuntimeAdapters, corsOrigins: corsOrigins,
+                readTimeout: readTimeout),
             logger: logger)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { continuation.yield($0) } }

@@ -47,6 +47,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The base model's id in the API (default: the model file's name).")
     var servedModelName: String?
 
+    @Option(name: .long, help: "Seconds a connection may stay silent with its request incomplete (or between requests).")
+    var readTimeout = 30.0
+
     @Flag(name: .long, help: "Answer /v1/load_lora_adapter and /v1/unload_lora_adapter (off: they read folders on this machine).")
     var allowRuntimeAdapters = false
 
@@ -55,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard readTimeout > 0 else { throw ValidationError("--read-timeout must be positive") }
         guard maxBatch >= 1, maxQueue >= 0, maxLoadedAdapters >= 1, adapterMemory >= 1, defaultMaxTokens >= 1 else {
             throw ValidationError("--max-batch, --max-loaded-adapters, --adapter-memory and --default-max-tokens must be at least 1; --max-queue 0 or more")
         }
@@ -76,7 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
             engine: engine, catalog: catalog, metrics: metrics,
             configuration: LoRAServer.Configuration(
                 host: host, port: port, apiKey: apiKey, defaultMaxTokens: defaultMaxTokens, allowRuntimeAdapters: allowRuntimeAdapters,
-                corsOrigins: corsOrigin),
+                corsOrigins: corsOrigin, readTimeout: .milliseconds(Int64(readTimeout * 1000))),
             logger: Logger(label: "lora.serve"))
         let host = host
         try await server.run { port in
