@@ -19,6 +19,9 @@ struct Completion: Sendable {
     private struct Timing {
         var last: ContinuousClock.Instant?
         var firstToken: Duration?
+        /// Text events sent: a token each (a token that ends inside a character sends its text
+        /// with the next one).
+        var pieces = 0
     }
 
     private func observe(_ timing: inout Timing) {
@@ -30,6 +33,7 @@ struct Completion: Sendable {
             server.metrics.firstToken(after: now - arrival)
         }
         timing.last = now
+        timing.pieces += 1
     }
 
     private func finished(status: Int, prompt: Int, completion: Int, reason: String, timing: Timing) {
@@ -68,6 +72,7 @@ struct Completion: Sendable {
         if submission.isCancelled {
             // The client hung up; nobody reads this answer.
             server.metrics.request(status: 499, model: model)
+            server.metrics.tokens(prompt: 0, generated: timing.pieces, model: model)
             server.logger.info("\(path) 499 model=\(model) client disconnected")
             return LoRAServer.error(APIError(status: .init(code: 499), message: "Client closed the request.", type: "invalid_request_error", param: nil, code: nil))
         }
@@ -124,6 +129,7 @@ struct Completion: Sendable {
                 // The client went away: its row leaves the batch before the next step.
                 submission.cancel()
                 server.metrics.request(status: 499, model: model)
+                server.metrics.tokens(prompt: 0, generated: timing.pieces, model: model)
                 server.logger.info("\(path) 499 model=\(model) client disconnected")
                 throw error
             }

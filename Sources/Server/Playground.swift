@@ -11,6 +11,7 @@ header { background: #1d232b; color: #fff; padding: 10px 20px; display: flex; ga
 header h1 { font-size: 17px; margin: 0; font-weight: 600; }
 header label { font-size: 13px; opacity: .85; }
 main { display: flex; gap: 16px; padding: 16px 20px; }
+[hidden] { display: none !important; }
 .pane { flex: 1; background: #fff; border: 1px solid #d9dde3; border-radius: 8px; display: flex; flex-direction: column; min-height: 420px; }
 .pane .top { padding: 8px 12px; border-bottom: 1px solid #e6e9ee; display: flex; gap: 8px; align-items: center; }
 .log { flex: 1; padding: 12px; overflow-y: auto; }
@@ -93,7 +94,10 @@ async function ask(i, prompt) {
   stats.textContent = `${usage ? usage.completion_tokens : pieces} tokens in ${seconds.toFixed(2)} s, first after ${first ? ((first - started) / 1000).toFixed(2) : "-"} s`;
 }
 document.getElementById("compare").onchange = e => { panes[1].hidden = !e.target.checked; };
-document.getElementById("key").onchange = loadModels;
+// The key stays in this browser's local storage for this origin (not sent anywhere but this server's API).
+const keyField = document.getElementById("key");
+keyField.value = localStorage.getItem("lora-api-key") || "";
+keyField.onchange = () => { localStorage.setItem("lora-api-key", keyField.value); loadModels(); };
 document.getElementById("form").onsubmit = e => {
   e.preventDefault();
   const prompt = document.getElementById("prompt").value.trim();

@@ -17,10 +17,13 @@ public struct StreamingDecoder {
         return text
     }
 
-    /// Whatever is still held back, decoded leniently.
+    /// The end of the text. What is still held back is always the start of a character the
+    /// tokens never finished (generation stopped inside an emoji at `max_tokens`): it is dropped,
+    /// not shown as U+FFFD. Bytes that can never form a character were already given out, as
+    /// U+FFFD, by `append`.
     public mutating func flush() -> String {
-        defer { pending.removeAll() }
-        return String(decoding: pending, as: UTF8.self)
+        pending.removeAll()
+        return ""
     }
 
     /// Length of the longest prefix that does not end inside an unfinished multi-byte character.

@@ -150,6 +150,19 @@ struct TokenizerFixtureTests {
         }
     }
 
+    /// Stopping inside a character (an emoji cut by max_tokens) ends the text before it.
+    @Test func anUnfinishedCharacterAtTheEndIsDropped() throws {
+        let tokenizer = try SharedTokenizer.tokenizer.get()
+        let ids = tokenizer.encode("ok 😀")
+        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        var text = ""
+        for id in ids.dropLast() { text += try decoder.append(id) }
+        text += decoder.flush()
+        let bytes = ids.dropLast().flatMap { (try? tokenizer.bytes(of: $0)) ?? [] }
+        try #require(String(validating: bytes, as: UTF8.self) == nil, "the tokens must cut the emoji for this test")
+        #expect(text == "ok " && !text.contains("\u{FFFD}"))
+    }
+
     @Test func unknownTokenIdIsAnErrorNotACrash() throws {
         let tokenizer = try SharedTokenizer.tokenizer.get()
         let size = tokenizer.vocabulary.count
