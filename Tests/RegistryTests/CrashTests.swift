@@ -123,6 +123,23 @@ struct CrashTests {
         #expect(waited < 200, "still running 10 s after Ctrl-C")
     }
 
+    /// A plain PEFT folder (what users bring) imports for the base given by --model.
+    @Test func aPlainPEFTFolderImports() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.lora), "build the lora product first (swift build -c release)")
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.lora)
+        process.arguments = ["adapters", "import", try Fixtures.path("peft_adapter"), "--name", "brought", "--store", "\(directory)/store", "--model", Fixtures.modelPath]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let store = try AdapterStore(root: "\(directory)/store")
+        let record = try store.resolve("brought")
+        #expect(try store.verify(record).isEmpty && record.rank > 0)
+    }
+
     /// Two processes registering into one store at the same time: WAL and the busy timeout
     /// serialise their transactions; both versions land, complete.
     @Test func twoProcessesImportingAtOnce() throws {

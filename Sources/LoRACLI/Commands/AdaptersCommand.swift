@@ -155,13 +155,41 @@ struct AdaptersCommand: ParsableCommand {
     }
 
     struct Import: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Register an exported adapter folder in this store.")
+        static let configuration = CommandConfiguration(
+            abstract: "Register an exported adapter folder, or a plain PEFT folder, in this store.",
+            discussion: """
+                A folder written by `lora adapters export` carries its base and hashes (registry.json). A PEFT folder \
+                (adapter_config.json + adapter_model.safetensors, as PEFT's save_pretrained writes it) is registered for \
+                the base given by --model, after loading it against that base; one whose base_model_name_or_path names \
+                another model needs --force.
+                """)
         @OptionGroup var storeOptions: StoreOptions
-        @Argument(help: "A folder written by `lora adapters export`.") var folder: String
+        @OptionGroup var modelOptions: ModelOptions
+        @Argument(help: "A folder written by `lora adapters export`, or a PEFT adapter folder.") var folder: String
+        @Option(help: "The name for a PEFT folder (default: the folder's name).") var name: String?
+        @Flag(help: "Register a PEFT folder that names another base model.") var force = false
 
         func run() throws {
-            let record = try storeOptions.open().importAdapter(from: folder)
-            print("imported as \(record.reference)")
+            let store = try storeOptions.open()
+            if FileManager.default.fileExists(atPath: "\(folder)/registry.json") {
+                print("imported as \(try store.importAdapter(from: folder).reference)")
+                return
+            }
+            guard FileManager.default.fileExists(atPath: "\(folder)/\(LoRAAdapter.configFile)") else {
+                throw RegistryError.invalidExport(path: folder, reason: "neither registry.json nor \(LoRAAdapter.configFile): not an adapter folder")
+            }
+            let languageModel = try modelOptions.load(decoding: false)
+            if !force, let named = LoRAAdapter.peftBaseModelName(in: folder),
+                let reason = BaseModelName.contradiction(adapterBase: named, baseNames: languageModel.names)
+            {
+                throw LoRAError.invalidConfig(path: "\(folder)/\(LoRAAdapter.configFile)", reason: "\(reason); pass --force to register it anyway")
+            }
+            let base = try store.baseModel(path: modelOptions.resolvedPath, config: languageModel.model.config)
+            let adapterName = name ?? URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
+            let record = try store.register(
+                folder: folder, name: adapterName, base: base,
+                provenance: AdapterStore.Provenance(description: "imported from the PEFT folder \(URL(fileURLWithPath: folder).standardizedFileURL.path)"))
+            print("imported \(folder) as \(record.reference) for \(base.label)")
         }
     }
 
