@@ -87,6 +87,9 @@ public final class LoRAServer: Sendable {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/v1/models") { [self] _, _ in try modelList() }
+        router.get("/v1/models/{id}") { [self] _, context in try model(id: context.parameters.get("id") ?? "") }
+        router.post("/tokenize") { [self] request, _ in await tokenize(request) }
+        router.post("/detokenize") { [self] request, _ in await detokenize(request) }
         router.post("/v1/chat/completions") { [self] request, context in await complete(request, chat: true) }
         router.post("/v1/completions") { [self] request, context in await complete(request, chat: false) }
         router.post("/v1/load_lora_adapter") { [self] request, _ in await manageAdapter(request, load: true) }
@@ -95,11 +98,74 @@ public final class LoRAServer: Sendable {
     }
 
     private func modelList() throws -> Response {
-        let entries = try catalog.models()
-        let list = ModelList(data: entries.map {
-            ModelList.Model(id: $0.id, created: Int($0.created.timeIntervalSince1970), root: $0.parent == nil ? $0.id : $0.id, parent: $0.parent)
-        })
-        return Self.json(list)
+        Self.json(ModelList(data: try catalog.models().map(modelEntry)))
+    }
+
+    private func modelEntry(_ entry: AdapterCatalog.Entry) -> ModelList.Model {
+        ModelList.Model(
+            id: entry.id, created: Int(entry.created.timeIntervalSince1970), root: entry.id, parent: entry.parent,
+            max_model_len: languageModel.model.config.maxPositionEmbeddings)
+    }
+
+    /// OpenAI's `GET /v1/models/{id}` (percent-decoded, so `name%40version` works too).
+    private func model(id: String) throws -> Response {
+        let id = id.removingPercentEncoding ?? id
+        guard let entry = try catalog.models().first(where: { $0.id == id }) else {
+            return Self.error(.modelNotFound("The model '\(id.prefix(200))' does not exist."))
+        }
+        return Self.json(modelEntry(entry))
+    }
+
+    /// vLLM's `/tokenize`: `{"prompt"}` or `{"messages"}` (rendered with the chat template,
+    /// `add_generation_prompt` default true) → `{"tokens", "count", "max_model_len"}`.
+    private func tokenize(_ request: Request) async -> Response {
+        do {
+            let json = try Self.jsonObject(try await body(request))
+            let ids: [Int]
+            if let prompt = json["prompt"] as? String {
+                ids = languageModel.tokenizer.encode(prompt)
+            } else if json["messages"] != nil {
+                let parsed = try CompletionRequest.parse(
+                    try JSONSerialization.data(withJSONObject: ["model": catalog.baseId, "messages": json["messages"] as Any]), chat: true)
+                guard case .messages(let messages) = parsed.input, let template = languageModel.chatTemplate else {
+                    throw APIError.invalid("This model has no chat template; send 'prompt'.", param: "messages")
+                }
+                ids = languageModel.tokenizer.encode(template.render(messages, addGenerationPrompt: json["add_generation_prompt"] as? Bool ?? true))
+            } else {
+                throw APIError.invalid("Send 'prompt' (a string) or 'messages'.", param: "prompt")
+            }
+            return Self.json(["tokens": ids, "count": ids.count, "max_model_len": languageModel.model.config.maxPositionEmbeddings] as [String: Any])
+        } catch let error as APIError {
+            return Self.error(error)
+        } catch {
+            return Self.error(.invalid("\(error)", param: nil))
+        }
+    }
+
+    /// vLLM's `/detokenize`: `{"tokens": [ids]}` → `{"prompt": text}`.
+    private func detokenize(_ request: Request) async -> Response {
+        do {
+            let json = try Self.jsonObject(try await body(request))
+            guard let tokens = json["tokens"] as? [Any], let ids = tokens as? [Int], tokens.count <= 1 << 20 else {
+                throw APIError.invalid("'tokens' must be an array of token ids.", param: "tokens")
+            }
+            do {
+                return Self.json(["prompt": try languageModel.tokenizer.decode(ids)] as [String: Any])
+            } catch {
+                throw APIError.invalid("\(error)", param: "tokens")
+            }
+        } catch let error as APIError {
+            return Self.error(error)
+        } catch {
+            return Self.error(.invalid("\(error)", param: nil))
+        }
+    }
+
+    private static func jsonObject(_ data: Data) throws(APIError) -> [String: Any] {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw APIError.invalid("Expected a JSON object.", param: nil)
+        }
+        return object
     }
 
     /// Reads a JSON body of at most 1 MiB.

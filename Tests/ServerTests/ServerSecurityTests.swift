@@ -6,6 +6,7 @@ import Registry
 import Server
 import Testing
 import TestSupport
+import Tokenizers
 
 /// What an attacker on the network, or a page in the user's browser, could do before: replace a
 /// registered adapter through a runtime load, send cross-origin "simple" requests, unload what
@@ -153,6 +154,20 @@ struct OpenAIFieldTests {
         }
         let completion = try await client.offPost("/v1/completions", json: #"{"model": "smol", "prompt": "Hi", "max_tokens": 2, "echo": true}"#)
         #expect(completion.status == 400 && completion.text.contains("echo"))
+        // GET /v1/models/{id}, max_model_len, /tokenize and /detokenize as vLLM has them.
+        let context = languageModel.model.config.maxPositionEmbeddings
+        let one = try await client.offSend("GET", "/v1/models/smol").json
+        #expect(one?["id"] as? String == "smol" && one?["max_model_len"] as? Int == context)
+        #expect(try await client.offSend("GET", "/v1/models/nothing").status == 404)
+        let tokenized = try await client.offPost("/tokenize", json: #"{"prompt": "Hello world"}"#).json
+        #expect(tokenized?["tokens"] as? [Int] == languageModel.tokenizer.encode("Hello world") && tokenized?["max_model_len"] as? Int == context)
+        let chatIds = try await client.offPost("/tokenize", json: #"{"messages": [{"role": "user", "content": "Hi"}]}"#).json?["tokens"] as? [Int]
+        #expect(chatIds == (try languageModel.chatPrompt([ChatMessage(role: "user", content: "Hi")])))
+        let ids = languageModel.tokenizer.encode("naïve café")
+        let detokenized = try await client.offPost("/detokenize", json: #"{"tokens": \#(ids)}"#).json
+        #expect(detokenized?["prompt"] as? String == "naïve café")
+        #expect(try await client.offPost("/detokenize", json: #"{"tokens": [99999999]}"#).status == 400)
+
         // Bodies that are not JSON objects say why.
         for (body, reason) in [(Data([0x7B, 0xFF, 0x7D]), "UTF-8"), (Data(#"{"model": "smol", "x": "\ud800"}"#.utf8), "parse")] {
             let response = try await offPool { try client.send("POST", "/v1/chat/completions", body: body, headers: ["Content-Type": "application/json"]) }

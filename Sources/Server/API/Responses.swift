@@ -93,6 +93,8 @@ struct ModelList: Encodable {
         var owned_by = "lora-workbench"
         var root: String
         var parent: String?
+        /// The context length (vLLM's field).
+        var max_model_len: Int
     }
 
     var object = "list"
