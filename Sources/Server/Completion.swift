@@ -36,10 +36,13 @@ struct Completion: Sendable {
         timing.pieces += 1
     }
 
+    private func started() { server.metrics.queued(for: ContinuousClock.now - arrival) }
+
     private func finished(status: Int, prompt: Int, completion: Int, reason: String, timing: Timing) {
         server.metrics.request(status: status, model: model)
         server.metrics.tokens(prompt: prompt, generated: completion, model: model)
         let total = ContinuousClock.now - arrival
+        server.metrics.finished(after: total, prompt: prompt, generated: completion, reason: reason)
         let ttft = timing.firstToken.map { String(format: "%.0f", $0.milliseconds) } ?? "-"
         server.logger.info(
             "\(path) \(status) model=\(model) prompt_tokens=\(prompt) completion_tokens=\(completion) finish=\(reason) ttft_ms=\(ttft) total_ms=\(String(format: "%.0f", total.milliseconds))")
@@ -50,6 +53,8 @@ struct Completion: Sendable {
         var timing = Timing()
         for await event in submission.events {
             switch event {
+            case .started:
+                started()
             case .text(let piece):
                 observe(&timing)
                 text += piece
@@ -98,6 +103,8 @@ struct Completion: Sendable {
             do {
                 for await event in submission.events {
                     switch event {
+                    case .started:
+                        started()
                     case .text(let piece):
                         observe(&timing)
                         if chat {

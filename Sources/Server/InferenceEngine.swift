@@ -39,6 +39,8 @@ public final class InferenceEngine: Sendable {
     }
 
     public enum Event: Sendable, Equatable {
+        /// The request left the queue for the batch.
+        case started
         case text(String)
         case finished(FinishReason, promptTokens: Int, completionTokens: Int)
         case failed(String)
@@ -177,6 +179,7 @@ public final class InferenceEngine: Sendable {
                 return (taken, state.stopped)
             }
             if stop { return }
+            for pending in admitted { pending.continuation.yield(.started) }
             rows += admitted.map { Row($0, languageModel: languageModel) }
             rows.removeAll { row in
                 guard row.pending.cancelled.isCancelled else { return false }

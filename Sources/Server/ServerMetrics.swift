@@ -16,6 +16,11 @@ final class ServerMetrics: Sendable {
     private let cacheLoaded: Gauge
     private let cacheCounters: (hits: Counter, misses: Counter, evictions: Counter)
     private let cacheSeen = Mutex(AdapterCache.Statistics())
+    private let endToEnd: DurationHistogram
+    private let queueTime: DurationHistogram
+    private let promptLength: ValueHistogram
+    private let generationLength: ValueHistogram
+    private let process: ProcessMetrics
 
     init() {
         let latencyBuckets: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
@@ -30,6 +35,16 @@ final class ServerMetrics: Sendable {
         running = registry.makeGauge(descriptor: Self.name("running", "requests", "Requests in the batch"))
         cacheBytes = registry.makeGauge(descriptor: Self.name("adapter_cache", "bytes", "Bytes of adapters held in memory"))
         cacheLoaded = registry.makeGauge(descriptor: Self.name("adapter_cache", "adapters", "Adapters held in memory"))
+        endToEnd = registry.makeDurationHistogram(
+            descriptor: Self.name("e2e_request_latency", "seconds", "Time from a request's arrival to its last token"),
+            buckets: latencyBuckets + [.seconds(20), .seconds(40), .seconds(80)])
+        queueTime = registry.makeDurationHistogram(
+            descriptor: Self.name("request_queue_time", "seconds", "Time a request waited for a batch slot"), buckets: latencyBuckets)
+        let lengths: [Double] = [1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+        promptLength = registry.makeValueHistogram(descriptor: Self.name("request_prompt_tokens", "", "Prompt tokens per request"), buckets: lengths)
+        generationLength = registry.makeValueHistogram(
+            descriptor: Self.name("request_generation_tokens", "", "Generated tokens per request"), buckets: lengths)
+        process = ProcessMetrics(registry: registry)
         cacheCounters = (
             registry.makeCounter(descriptor: Self.name("adapter_cache_hits", "total", "Adapter lookups served from memory")),
             registry.makeCounter(descriptor: Self.name("adapter_cache_misses", "total", "Adapter lookups that read files")),
@@ -56,6 +71,18 @@ final class ServerMetrics: Sendable {
     }
 
     func firstToken(after duration: Duration) { timeToFirstToken.record(duration) }
+    func queued(for duration: Duration) { queueTime.record(duration) }
+
+    /// A request that ran to its end: latency, lengths, and why it ended (vLLM's
+    /// `request_success_total{finished_reason}`).
+    func finished(after duration: Duration, prompt: Int, generated: Int, reason: String) {
+        endToEnd.record(duration)
+        promptLength.record(Double(prompt))
+        generationLength.record(Double(generated))
+        registry.makeCounter(
+            descriptor: Self.name("request_success", "total", "Requests finished, by reason"), labels: [("finished_reason", reason)]
+        ).increment()
+    }
     func nextToken(after duration: Duration) { interTokenLatency.record(duration) }
     func step(rows: Int) { batchSize.record(Double(rows)) }
 
@@ -72,6 +99,52 @@ final class ServerMetrics: Sendable {
         cacheCounters.hits.increment(by: Int64(max(0, cache.hits - previous.hits)))
         cacheCounters.misses.increment(by: Int64(max(0, cache.misses - previous.misses)))
         cacheCounters.evictions.increment(by: Int64(max(0, cache.evictions - previous.evictions)))
+        process.update()
         return registry.emitToString()
+    }
+}
+
+/// The `process_*` series Prometheus clients export by convention, read from /proc/self when
+/// `/metrics` is scraped (left out where there is no /proc).
+final class ProcessMetrics: Sendable {
+    private let resident: Gauge, virtual: Gauge, openFiles: Gauge, startTime: Gauge, cpu: Gauge
+
+    init(registry: PrometheusCollectorRegistry) {
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "process", metricName: name, helpText: help))
+        }
+        resident = gauge("resident_memory_bytes", "Resident memory size in bytes")
+        virtual = gauge("virtual_memory_bytes", "Virtual memory size in bytes")
+        openFiles = gauge("open_fds", "Open file descriptors")
+        startTime = gauge("start_time_seconds", "Start time of the process since the Unix epoch in seconds")
+        // A gauge set to the total: the value is what a counter would hold.
+        cpu = gauge("cpu_seconds_total", "Total user and system CPU time spent in seconds")
+        startTime.set(Date().timeIntervalSince1970 - ProcessInfo.processInfo.systemUptime + Self.startSecondsAfterBoot())
+    }
+
+    func update() {
+        let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
+        if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) {
+            let fields = statm.split(separator: " ").compactMap { Double($0) }
+            if fields.count >= 2 {
+                virtual.set(fields[0] * pageSize)
+                resident.set(fields[1] * pageSize)
+            }
+        }
+        if let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            openFiles.set(Double(descriptors.count))
+        }
+        var usage = rusage()
+        if getrusage(RUSAGE_SELF.rawValue, &usage) == 0 {
+            cpu.set(Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6)
+        }
+    }
+
+    /// Field 22 of /proc/self/stat: start time in clock ticks after boot.
+    private static func startSecondsAfterBoot() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let ticks = Double(fields[19]) else { return 0 }
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }

@@ -233,7 +233,10 @@ struct ServerTests {
         // Metrics in Prometheus text format; the cache never holds more than its 2 adapters.
         let metrics = try await client.offSend("GET", "/metrics").text
         for series in ["lora_requests_total{", "lora_time_to_first_token_seconds_bucket", "lora_inter_token_latency_seconds_bucket",
-                       "lora_batch_size_bucket", "lora_queue_depth", "lora_adapter_cache_hits_total", "lora_generated_tokens_total{"] {
+                       "lora_batch_size_bucket", "lora_queue_depth", "lora_adapter_cache_hits_total", "lora_generated_tokens_total{",
+                       "lora_e2e_request_latency_seconds_bucket", "lora_request_queue_time_seconds_bucket", "lora_request_prompt_tokens_bucket",
+                       "lora_request_generation_tokens_bucket", "lora_request_success_total{finished_reason=", "process_resident_memory_bytes ",
+                       "process_cpu_seconds_total ", "process_open_fds ", "process_start_time_seconds "] {
             #expect(metrics.contains(series), "\(series)")
         }
         #expect(running.server.catalog.cache.statistics.count <= 2)
