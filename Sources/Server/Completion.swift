@@ -48,43 +48,54 @@ struct Completion: Sendable {
             "\(path) \(status) model=\(model) prompt_tokens=\(prompt) completion_tokens=\(completion) finish=\(reason) ttft_ms=\(ttft) total_ms=\(String(format: "%.0f", total.milliseconds))")
     }
 
-    func collected(_ submission: InferenceEngine.Submission) async -> Response {
-        var text = ""
+    /// The `n` choices' answers, each as its own engine request; prompt tokens counted once.
+    func collected(_ submissions: [InferenceEngine.Submission]) async -> Response {
+        var texts = [String](repeating: "", count: submissions.count), reasons = [String](repeating: "", count: submissions.count)
+        var prompt = 0, completion = 0
         var timing = Timing()
-        for await event in submission.events {
-            switch event {
-            case .started:
-                started()
-            case .text(let piece):
-                observe(&timing)
-                text += piece
-            case .finished(let reason, let prompt, let completion):
-                finished(status: 200, prompt: prompt, completion: completion, reason: reason.rawValue, timing: timing)
-                let usage = Usage(prompt: prompt, completion: completion)
-                if chat {
-                    return LoRAServer.json(ChatCompletion(
-                        id: id, created: created, model: model,
-                        choices: [.init(message: .init(content: text), finish_reason: reason.rawValue)], usage: usage))
+        for (index, submission) in submissions.enumerated() {
+            var ended = false
+            for await event in submission.events {
+                switch event {
+                case .started:
+                    if index == 0 { started() }
+                case .text(let piece):
+                    observe(&timing)
+                    texts[index] += piece
+                case .finished(let reason, let promptTokens, let completionTokens):
+                    (reasons[index], prompt, ended) = (reason.rawValue, promptTokens, true)
+                    completion += completionTokens
+                case .failed(let message):
+                    submissions.forEach { $0.cancel() }
+                    server.metrics.request(status: 500, model: model)
+                    server.logger.error("\(path) 500 model=\(model) error=\"\(message)\"")
+                    return LoRAServer.error(APIError(status: .internalServerError, message: message, type: "server_error", param: nil, code: nil))
                 }
-                return LoRAServer.json(TextCompletion(
-                    id: id, created: created, model: model, choices: [.init(text: text, finish_reason: Nullable(reason.rawValue))], usage: usage))
-            case .failed(let message):
-                server.metrics.request(status: 500, model: model)
-                server.logger.error("\(path) 500 model=\(model) error=\"\(message)\"")
-                return LoRAServer.error(APIError(status: .internalServerError, message: message, type: "server_error", param: nil, code: nil))
             }
+            if ended { continue }
+            submissions.forEach { $0.cancel() }
+            if submission.isCancelled {
+                // The client hung up; nobody reads this answer.
+                server.metrics.request(status: 499, model: model)
+                server.metrics.tokens(prompt: 0, generated: timing.pieces, model: model)
+                server.logger.info("\(path) 499 model=\(model) client disconnected")
+                return LoRAServer.error(APIError(status: .init(code: 499), message: "Client closed the request.", type: "invalid_request_error", param: nil, code: nil))
+            }
+            return LoRAServer.error(.shuttingDown)
         }
-        if submission.isCancelled {
-            // The client hung up; nobody reads this answer.
-            server.metrics.request(status: 499, model: model)
-            server.metrics.tokens(prompt: 0, generated: timing.pieces, model: model)
-            server.logger.info("\(path) 499 model=\(model) client disconnected")
-            return LoRAServer.error(APIError(status: .init(code: 499), message: "Client closed the request.", type: "invalid_request_error", param: nil, code: nil))
+        finished(status: 200, prompt: prompt, completion: completion, reason: reasons[0], timing: timing)
+        let usage = Usage(prompt: prompt, completion: completion)
+        if chat {
+            let choices = texts.indices.map { ChatCompletion.Choice(index: $0, message: .init(content: texts[$0]), finish_reason: reasons[$0]) }
+            return LoRAServer.json(ChatCompletion(id: id, created: created, model: model, choices: choices, usage: usage))
         }
-        return LoRAServer.error(.shuttingDown)
+        let choices = texts.indices.map { TextCompletion.Choice(text: texts[$0], index: $0, finish_reason: Nullable(reasons[$0])) }
+        return LoRAServer.json(TextCompletion(id: id, created: created, model: model, choices: choices, usage: usage))
     }
 
-    func streaming(_ submission: InferenceEngine.Submission) -> Response {
+    /// Server-sent events for the `n` choices, interleaved as their tokens come, each chunk
+    /// naming its choice's index.
+    func streaming(_ submissions: [InferenceEngine.Submission]) -> Response {
         let body = ResponseBody { writer in
             var timing = Timing()
             let encoder = JSONEncoder()
@@ -95,52 +106,78 @@ struct Completion: Sendable {
                 buffer.writeString("\n\n")
                 try await writer.write(buffer)
             }
-            if chat {
-                try await send(ChatCompletionChunk(
-                    id: id, created: created, model: model, choices: [.init(delta: .init(role: "assistant", content: ""), finish_reason: nil)]))
+            let (events, continuation) = AsyncStream<(Int, InferenceEngine.Event)>.makeStream()
+            let forwarding = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for (index, submission) in submissions.enumerated() {
+                        group.addTask { for await event in submission.events { continuation.yield((index, event)) } }
+                    }
+                }
+                continuation.finish()
             }
-            var completed = false
+            defer { forwarding.cancel() }
+            if chat {
+                for index in submissions.indices {
+                    try await send(ChatCompletionChunk(
+                        id: id, created: created, model: model, choices: [.init(index: index, delta: .init(role: "assistant", content: ""), finish_reason: nil)]))
+                }
+            }
+            var ended = 0, prompt = 0, completion = 0, firstReason = "", failed = false
             do {
-                for await event in submission.events {
+                for await (index, event) in events {
                     switch event {
                     case .started:
-                        started()
+                        if index == 0 { started() }
                     case .text(let piece):
                         observe(&timing)
                         if chat {
                             try await send(ChatCompletionChunk(
-                                id: id, created: created, model: model, choices: [.init(delta: .init(content: piece), finish_reason: nil)]))
+                                id: id, created: created, model: model, choices: [.init(index: index, delta: .init(content: piece), finish_reason: nil)]))
                         } else {
-                            try await send(TextCompletion(id: id, created: created, model: model, choices: [.init(text: piece, finish_reason: nil)]))
+                            try await send(TextCompletion(
+                                id: id, created: created, model: model, choices: [.init(text: piece, index: index, finish_reason: nil)]))
                         }
-                    case .finished(let reason, let prompt, let completion):
-                        completed = true
-                        finished(status: 200, prompt: prompt, completion: completion, reason: reason.rawValue, timing: timing)
-                        let usage = Usage(prompt: prompt, completion: completion)
+                    case .finished(let reason, let promptTokens, let completionTokens):
+                        ended += 1
+                        prompt = promptTokens
+                        completion += completionTokens
+                        if index == 0 { firstReason = reason.rawValue }
                         if chat {
                             try await send(ChatCompletionChunk(
-                                id: id, created: created, model: model, choices: [.init(delta: .init(), finish_reason: Nullable(reason.rawValue))]))
-                            if includeUsage { try await send(ChatCompletionChunk(id: id, created: created, model: model, choices: [], usage: usage)) }
+                                id: id, created: created, model: model, choices: [.init(index: index, delta: .init(), finish_reason: Nullable(reason.rawValue))]))
                         } else {
-                            try await send(TextCompletion(id: id, created: created, model: model, choices: [.init(text: "", finish_reason: Nullable(reason.rawValue))]))
-                            if includeUsage { try await send(TextCompletion(id: id, created: created, model: model, choices: [], usage: usage)) }
+                            try await send(TextCompletion(
+                                id: id, created: created, model: model, choices: [.init(text: "", index: index, finish_reason: Nullable(reason.rawValue))]))
                         }
                     case .failed(let message):
-                        completed = true
+                        failed = true
+                        submissions.forEach { $0.cancel() }
                         server.metrics.request(status: 500, model: model)
                         server.logger.error("\(path) stream failed model=\(model) error=\"\(message)\"")
                         try await send(APIError(status: .internalServerError, message: message, type: "server_error", param: nil, code: nil).body)
                     }
                 }
             } catch {
-                // The client went away: its row leaves the batch before the next step.
-                submission.cancel()
+                // The client went away: its rows leave the batch before the next step.
+                submissions.forEach { $0.cancel() }
                 server.metrics.request(status: 499, model: model)
                 server.metrics.tokens(prompt: 0, generated: timing.pieces, model: model)
                 server.logger.info("\(path) 499 model=\(model) client disconnected")
                 throw error
             }
-            if !completed { try await send(APIError.shuttingDown.body) }
+            if ended == submissions.count {
+                finished(status: 200, prompt: prompt, completion: completion, reason: firstReason, timing: timing)
+                if includeUsage {
+                    let usage = Usage(prompt: prompt, completion: completion)
+                    if chat {
+                        try await send(ChatCompletionChunk(id: id, created: created, model: model, choices: [], usage: usage))
+                    } else {
+                        try await send(TextCompletion(id: id, created: created, model: model, choices: [], usage: usage))
+                    }
+                }
+            } else if !failed {
+                try await send(APIError.shuttingDown.body)
+            }
             try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
             try await writer.finish(nil)
         }

@@ -228,12 +228,12 @@ public final class LoRAServer: Sendable {
     /// a write fails, a collected one through the inbound-close handler, so an abandoned request
     /// leaves the batch within one step either way.
     private func complete(_ request: Request, chat: Bool) async -> Response {
-        let submitted = Mutex<InferenceEngine.Submission?>(nil)
+        let submitted = Mutex<[InferenceEngine.Submission]>([])
         let hungUp = Atomic<Bool>(false), answered = Atomic<Bool>(false)
         do {
             return try await request.body.consumeWithInboundCloseHandler { body in
                 let response = await complete(body, chat: chat) { submission in
-                    submitted.withLock { $0 = submission }
+                    submitted.withLock { $0.append(submission) }
                     if hungUp.load(ordering: .acquiring) { submission.cancel() }
                 }
                 // The handler also runs when this returns (Hummingbird stops watching the
@@ -243,7 +243,7 @@ public final class LoRAServer: Sendable {
             } onInboundClosed: {
                 guard !answered.load(ordering: .acquiring) else { return }
                 hungUp.store(true, ordering: .releasing)
-                submitted.withLock { $0?.cancel() }
+                submitted.withLock { $0.forEach { $0.cancel() } }
             }
         } catch {
             return Self.error(APIError(status: .badRequest, message: "The request could not be read: \(error)", type: "invalid_request_error", param: nil, code: nil))
@@ -284,19 +284,26 @@ public final class LoRAServer: Sendable {
                     "'max_tokens' is too large: \(maxTokens) + \(prompt.count) prompt tokens exceed the context length \(contextLength).",
                     param: "max_tokens")
             }
-            let submission: InferenceEngine.Submission
-            do throws(InferenceEngine.SubmitError) {
-                submission = try engine.submit(
-                    InferenceEngine.Request(prompt: prompt, maxTokens: maxTokens, sampling: parsed.sampling, adapters: adapters, stopSequences: parsed.stop))
-            } catch {
-                throw error == .queueFull ? APIError.queueFull : APIError.shuttingDown
+            // n choices: n engine requests, each sampling from its own seed (the request's + index).
+            var submissions: [InferenceEngine.Submission] = []
+            for index in 0..<parsed.n {
+                var sampling = parsed.sampling
+                sampling.seed &+= UInt64(index)
+                do throws(InferenceEngine.SubmitError) {
+                    let submission = try engine.submit(
+                        InferenceEngine.Request(prompt: prompt, maxTokens: maxTokens, sampling: sampling, adapters: adapters, stopSequences: parsed.stop))
+                    submissions.append(submission)
+                    onSubmit(submission)
+                } catch {
+                    submissions.forEach { $0.cancel() }
+                    throw error == .queueFull ? APIError.queueFull : APIError.shuttingDown
+                }
             }
-            onSubmit(submission)
             let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
             let stream = Completion(
                 id: String(id), model: parsed.model, chat: chat, created: Int(Date().timeIntervalSince1970), arrival: arrival, server: self,
                 path: path, includeUsage: parsed.includeUsage)
-            return parsed.stream ? stream.streaming(submission) : await stream.collected(submission)
+            return parsed.stream ? stream.streaming(submissions) : await stream.collected(submissions)
         } catch let error as APIError {
             metrics.request(status: Int(error.status.code), model: label)
             logger.info("\(path) \(error.status.code) model=\(label) error=\"\(error.message)\"")

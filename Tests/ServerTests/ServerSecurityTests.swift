@@ -154,6 +154,23 @@ struct OpenAIFieldTests {
         }
         let completion = try await client.offPost("/v1/completions", json: #"{"model": "smol", "prompt": "Hi", "max_tokens": 2, "echo": true}"#)
         #expect(completion.status == 400 && completion.text.contains("echo"))
+        // n choices: indexed, each sampled from its own seed (seed + index), usage counting the prompt once.
+        let three = try await answer(#", "n": 3, "seed": 11"#, maxTokens: 8, temperature: 1.2).json
+        let choices = try #require(three?["choices"] as? [[String: Any]])
+        #expect(choices.map { $0["index"] as? Int } == [0, 1, 2])
+        let texts = choices.compactMap { ($0["message"] as? [String: Any])?["content"] as? String }
+        #expect(texts.count == 3 && Set(texts).count > 1, "\(texts)")
+        let alone = ServerTests.content(try await answer(#", "seed": 12"#, maxTokens: 8, temperature: 1.2))
+        #expect(texts[1] == alone, "choice 1 samples with seed + 1")
+        let usage = try #require(three?["usage"] as? [String: Any])
+        let prompt = try languageModel.chatPrompt([ChatMessage(role: "user", content: "Write a list of fruits.")]).count
+        #expect(usage["prompt_tokens"] as? Int == prompt)
+        let streamed = try await ServerTests.streamed(
+            client, ServerTests.chatBody("smol", "Write a list of fruits.", maxTokens: 6, stream: true, extra: #", "n": 2, "seed": 3"#)
+                .replacingOccurrences(of: #""temperature": 0"#, with: #""temperature": 1"#))
+        let finishes = streamed.chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first).flatMap { $0["finish_reason"] is String ? $0["index"] as? Int : nil } }
+        #expect(streamed.done && finishes.sorted() == [0, 1])
+
         // GET /v1/models/{id}, max_model_len, /tokenize and /detokenize as vLLM has them.
         let context = languageModel.model.config.maxPositionEmbeddings
         let one = try await client.offSend("GET", "/v1/models/smol").json

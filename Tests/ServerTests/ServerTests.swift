@@ -204,7 +204,7 @@ struct ServerTests {
             (Self.chatBody("smol", "hi", extra: #", "temperature": "hot""#).replacingOccurrences(of: #""temperature": 0, "#, with: ""), 400, "temperature"),
             (Self.chatBody("smol", "hi", maxTokens: 0), 400, "max_tokens"),
             (Self.chatBody("smol", "hi", maxTokens: 100_000), 400, "max_tokens"),
-            (Self.chatBody("smol", "hi", extra: #", "n": 2"#), 400, "n"),
+            (Self.chatBody("smol", "hi", extra: #", "n": 17"#), 400, "n"),
             (Self.chatBody("smol", String(repeating: "Paris is lovely. ", count: 3000)), 400, "messages"),
             (Self.chatBody("no-such-adapter", "hi"), 404, "model"),
         ]

@@ -20,6 +20,8 @@ struct CompletionRequest: Sendable {
     var stop: [String]
     var stream: Bool
     var includeUsage: Bool
+    /// Choices to generate, each an engine request of its own.
+    var n: Int
 
     /// Fields read below, and fields that only describe the caller (kept by OpenAI, no effect here).
     static let commonFields: Set<String> = [
@@ -70,7 +72,8 @@ struct CompletionRequest: Sendable {
         let topP = try number(json, "top_p") ?? 1
         guard topP > 0 && topP <= 1 else { throw .invalid("'top_p' must be in (0, 1].", param: "top_p") }
         let seed = try integer(json, "seed")
-        if let n = try integer(json, "n"), n != 1 { throw .invalid("Only n = 1 is supported.", param: "n") }
+        let n = try integer(json, "n") ?? 1
+        guard (1...16).contains(n) else { throw .invalid("'n' must be between 1 and 16.", param: "n") }
         let frequencyPenalty = try number(json, "frequency_penalty") ?? 0, presencePenalty = try number(json, "presence_penalty") ?? 0
         for (key, value) in [("frequency_penalty", frequencyPenalty), ("presence_penalty", presencePenalty)] where !(-2...2).contains(value) {
             throw .invalid("'\(key)' must be between -2 and 2.", param: key)
@@ -110,7 +113,7 @@ struct CompletionRequest: Sendable {
             sampling: SamplingParameters(
                 temperature: Float(temperature), topP: Float(topP), seed: seed.map { UInt64(bitPattern: Int64($0)) } ?? UInt64.random(in: 0...UInt64.max),
                 frequencyPenalty: Float(frequencyPenalty), presencePenalty: Float(presencePenalty), logitBias: logitBias),
-            stop: stop, stream: stream, includeUsage: includeUsage)
+            stop: stop, stream: stream, includeUsage: includeUsage, n: n)
     }
 
     /// The body as a JSON object, or a 400 that says what is wrong with it.
