@@ -59,7 +59,7 @@ struct PEFTFixtureTests {
         let base = try Shared.model.get().weights
         let adapter = try Shared.adapter.get()
         let restored = base.merging(adapter).unmerging(adapter)
-        for l in [0, 29] {
+        for l in Set([0, base.layers.count - 1]).sorted() {
             for tensor in LayerTensor.projections {
                 let worst = maxAbsDifference(restored.layers[l][tensor], base.layers[l][tensor])
                 #expect(worst.value < 1e-5, "layer \(l) \(tensor)")
@@ -67,7 +67,7 @@ struct PEFTFixtureTests {
         }
     }
 
-    /// Loss with and without the adapter, and all 420 LoRA gradients, against PEFT.
+    /// Loss with and without the adapter, and every LoRA gradient (420 for SmolLM2's 30 layers × 7), against PEFT.
     @Test func lossAndGradientsMatchPEFT() throws {
         let model = try Shared.model.get()
         let adapter = try Shared.adapter.get()
@@ -84,11 +84,12 @@ struct PEFTFixtureTests {
         #expect(abs(baseLoss - expectedBase) / expectedBase < Tolerance.loss, "adapter disabled: \(baseLoss) vs \(expectedBase)")
 
         let reference = try SafetensorsFile(path: try Fixtures.path("grads.safetensors"))
-        #expect(reference.tensors.count == 420)
+        let adapted = adapter.layers.reduce(0) { total, layer in total + LayerTensor.projections.count { layer[$0] != nil } }
+        #expect(reference.tensors.count == 2 * adapted)
         var worst = (0.0, "")
         for (l, layer) in gradients.enumerated() {
             for tensor in LayerTensor.projections {
-                let pair = try #require(layer[tensor])
+                guard let pair = layer[tensor] else { continue }
                 for (matrix, values) in [("A", pair.a), ("B", pair.b)] {
                     let module = [.q, .k, .v, .o].contains(tensor) ? "self_attn" : "mlp"
                     let name = "base_model.model.model.layers.\(l).\(module).\(tensor.peftName!).lora_\(matrix).default.weight"
