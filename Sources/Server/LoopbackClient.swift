@@ -69,13 +69,11 @@ public struct LoopbackClient: Sendable {
     }
 
     /// The request, then the response head and body (chunked or not) as they arrive.
-    private func exchange(
-        _ method: String, _ path: String, body: Data?, headers: [String: String],
-        onHead: (Int, [String: String]) -> Bool, onData: (Data) -> Bool
-    ) throws {
+    /// A TCP connection to the server, for callers that write raw bytes (half-sent requests,
+    /// hang-ups); the caller closes it.
+    public func connectedSocket() throws -> Int32 {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw Failure.connect(errno) }
-        defer { close(socket) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -83,7 +81,20 @@ public struct LoopbackClient: Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw Failure.connect(errno) }
+        guard connected == 0 else {
+            let code = errno
+            close(socket)
+            throw Failure.connect(code)
+        }
+        return socket
+    }
+
+    private func exchange(
+        _ method: String, _ path: String, body: Data?, headers: [String: String],
+        onHead: (Int, [String: String]) -> Bool, onData: (Data) -> Bool
+    ) throws {
+        let socket = try connectedSocket()
+        defer { close(socket) }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         if let apiKey { head += "Authorization: Bearer \(apiKey)\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }

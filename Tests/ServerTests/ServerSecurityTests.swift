@@ -206,18 +206,7 @@ struct DisconnectTests {
         return socket
     }
 
-    static func connected(port: Int) throws -> Int32 {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        try #require(connected == 0)
-        return socket
-    }
+    static func connected(port: Int) throws -> Int32 { try LoopbackClient(port: port).connectedSocket() }
 
     @Test func anAbandonedCollectedRequestStopsDecoding() async throws {
         let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
