@@ -181,3 +181,21 @@ struct PEFTFilesTests {
             == LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: [.q]), for: model, seed: 1).parameterCount)
     }
 }
+
+/// What `base_model_name_or_path` may say: a contradiction needs a stated family or size that
+/// none of the base's names states.
+struct BaseModelNameTests {
+    @Test func onlyStatedFamiliesAndSizesContradict() {
+        let smol = ["SmolLM2-135M-Instruct.Q4_1.gguf", "Smollm2 135M 8k Lc100K Mix1 Ep2"]
+        for agreeing in ["HuggingFaceTB/SmolLM2-135M-Instruct", "/work/main/models", "model", "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+                         "/home/phil/checkpoints", "smol", ""] {
+            #expect(BaseModelName.contradiction(adapterBase: agreeing, baseNames: smol) == nil, "\(agreeing)")
+        }
+        for contradicting in ["meta-llama/Llama-2-7b-hf", "Qwen/Qwen2.5-Coder-0.5B-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "microsoft/phi-3"] {
+            #expect(BaseModelName.contradiction(adapterBase: contradicting, baseNames: smol) != nil, "\(contradicting)")
+        }
+        let qwen = ["Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf"]
+        #expect(BaseModelName.contradiction(adapterBase: "Qwen/Qwen2.5-Coder-0.5B-Instruct", baseNames: qwen) == nil)
+        #expect(BaseModelName.contradiction(adapterBase: "Qwen/Qwen2.5-Coder-1.5B-Instruct", baseNames: qwen) != nil)
+    }
+}
