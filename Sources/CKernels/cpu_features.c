@@ -51,9 +51,16 @@ int cpu_kernel_cap(void) {
     return value;
 }
 
+// Called per row by the vector kernels: the level is worked out once and kept.
 int cpu_kernel_level(void) {
-    const int detected = cpu_detected_level(), cap = cpu_kernel_cap();
-    return cap >= 0 && cap < detected ? cap : detected;
+    static int level = -1;
+    int value = __atomic_load_n(&level, __ATOMIC_ACQUIRE);
+    if (value < 0) {
+        const int detected = cpu_detected_level(), cap = cpu_kernel_cap();
+        value = cap >= 0 && cap < detected ? cap : detected;
+        __atomic_store_n(&level, value, __ATOMIC_RELEASE);
+    }
+    return value;
 }
 
 int cpu_kernel_vnni(void) {

@@ -52,8 +52,17 @@ public enum BaseModelName {
 }
 
 extension LoRAAdapter {
+    /// Refuses a PEFT folder whose `base_model_name_or_path` contradicts the base (see
+    /// `BaseModelName`); `remedy` says how to load it anyway (a flag, a request field).
+    public static func checkBaseModelName(in folder: String, baseNames: [String], remedy: String) throws(LoRAError) {
+        guard let named = peftBaseModelName(in: folder), let reason = BaseModelName.contradiction(adapterBase: named, baseNames: baseNames) else {
+            return
+        }
+        throw .invalidConfig(path: "\(folder)/\(configFile)", reason: "\(reason); \(remedy)")
+    }
+
     /// `base_model_name_or_path` from the folder's `adapter_config.json`, if it has one.
-    public static func peftBaseModelName(in folder: String) -> String? {
+    static func peftBaseModelName(in folder: String) -> String? {
         guard let data = FileManager.default.contents(atPath: "\(folder)/\(configFile)"),
             let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let name = json["base_model_name_or_path"] as? String, !name.isEmpty

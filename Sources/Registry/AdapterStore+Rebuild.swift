@@ -54,12 +54,7 @@ extension AdapterStore {
             let (name, version) = split(relative)
             do {
                 let adapter = try LoRAAdapter.loadPEFT(from: folder, for: config)
-                var hashes: [String: String] = [:]
-                var size: Int64 = 0
-                for file in keptFiles where fileManager.fileExists(atPath: "\(folder)/\(file)") {
-                    hashes[file] = try Hashing.sha256(file: "\(folder)/\(file)")
-                    size += (try fileManager.attributesOfItem(atPath: "\(folder)/\(file)")[.size] as? NSNumber)?.int64Value ?? 0
-                }
+                let (hashes, size) = try keptFileHashes(in: folder)
                 let report = trainingReport(in: folder)
                 var record = AdapterRecord(
                     name: name, baseModelId: baseId, rank: adapter.config.rank, alpha: Double(adapter.config.alpha),

@@ -48,6 +48,17 @@ public struct AdapterStore: Sendable {
         return found.sorted()
     }
 
+    /// sha256 of each kept file present in `folder`, and their total size.
+    static func keptFileHashes(in folder: String) throws -> (hashes: [String: String], size: Int64) {
+        var hashes: [String: String] = [:]
+        var size: Int64 = 0
+        for file in keptFiles where FileManager.default.fileExists(atPath: "\(folder)/\(file)") {
+            hashes[file] = try Hashing.sha256(file: "\(folder)/\(file)")
+            size += (try FileManager.default.attributesOfItem(atPath: "\(folder)/\(file)")[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        return (hashes, size)
+    }
+
     /// Writers of version folders (register, remove) hold this shared; `gc` holds it
     /// exclusively, so it never takes a registration's staging folder, or a version placed
     /// but not yet committed, for debris. A killed process's lock goes with it.
@@ -127,15 +138,12 @@ public struct AdapterStore: Sendable {
             try fileManager.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
             let staging = "\(root)/\(name)/.incoming-\(UUID().uuidString)"
             try fileManager.createDirectory(atPath: staging, withIntermediateDirectories: true)
-            var hashes: [String: String] = [:]
-            var size: Int64 = 0
             var placed: String?
             do {
                 for file in Self.keptFiles where fileManager.fileExists(atPath: "\(source)/\(file)") {
                     try fileManager.copyItem(atPath: "\(source)/\(file)", toPath: "\(staging)/\(file)")
-                    hashes[file] = try Hashing.sha256(file: "\(staging)/\(file)")
-                    size += (try fileManager.attributesOfItem(atPath: "\(staging)/\(file)")[.size] as? NSNumber)?.int64Value ?? 0
                 }
+                let (hashes, size) = try Self.keptFileHashes(in: staging)
                 try syncFolder(staging)
                 let record = AdapterRecord(
                     name: name, baseModelId: baseId, rank: config.rank, alpha: Double(config.alpha),

@@ -126,10 +126,12 @@ public final class AdapterCatalog: Sendable {
         guard name != baseId else { throw .nameRefused(name, reason: "it is the base model's id") }
         if try registered(name) != nil { throw .nameRefused(name, reason: "a registered adapter has it; registered adapters cannot be replaced") }
         if loadedByPath.withLock({ $0[name] != nil }) { throw .nameRefused(name, reason: "an adapter with this name is already loaded; unload it first") }
-        if !force, let named = LoRAAdapter.peftBaseModelName(in: path),
-            let reason = BaseModelName.contradiction(adapterBase: named, baseNames: baseNames)
-        {
-            throw .unusable(name, reason: "\(reason) (send \"force\": true to load it anyway)")
+        if !force {
+            do throws(LoRAError) {
+                try LoRAAdapter.checkBaseModelName(in: path, baseNames: baseNames, remedy: "send \"force\": true to load it anyway")
+            } catch {
+                throw .unusable(name, reason: "\(error)")
+            }
         }
         _ = try cached("path:\(path)", name) { try LoRAAdapter.loadPEFT(from: path, for: config).layers }
         let taken = loadedByPath.withLock { loaded -> Bool in

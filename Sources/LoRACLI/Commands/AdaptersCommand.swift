@@ -179,11 +179,7 @@ struct AdaptersCommand: ParsableCommand {
                 throw RegistryError.invalidExport(path: folder, reason: "neither registry.json nor \(LoRAAdapter.configFile): not an adapter folder")
             }
             let languageModel = try modelOptions.load(decoding: false)
-            if !force, let named = LoRAAdapter.peftBaseModelName(in: folder),
-                let reason = BaseModelName.contradiction(adapterBase: named, baseNames: languageModel.names)
-            {
-                throw LoRAError.invalidConfig(path: "\(folder)/\(LoRAAdapter.configFile)", reason: "\(reason); pass --force to register it anyway")
-            }
+            if !force { try LoRAAdapter.checkBaseModelName(in: folder, baseNames: languageModel.names, remedy: "pass --force to register it anyway") }
             let base = try store.baseModel(path: modelOptions.resolvedPath, config: languageModel.model.config)
             let adapterName = name ?? URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
             let record = try store.register(

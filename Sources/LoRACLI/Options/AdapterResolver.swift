@@ -19,11 +19,7 @@ struct AdapterResolver {
     func resolve(_ argument: String, config: LlamaConfig, force: Bool) throws -> (adapter: LoRAAdapter, record: AdapterRecord?) {
         switch try AdapterReference.resolve(argument, in: try store.open()) {
         case .folder(let path):
-            if !force, let named = LoRAAdapter.peftBaseModelName(in: path),
-                let reason = BaseModelName.contradiction(adapterBase: named, baseNames: baseNames)
-            {
-                throw LoRAError.invalidConfig(path: "\(path)/\(LoRAAdapter.configFile)", reason: "\(reason); pass --force to use it anyway")
-            }
+            if !force { try LoRAAdapter.checkBaseModelName(in: path, baseNames: baseNames, remedy: "pass --force to use it anyway") }
             return (try LoRAAdapter.loadPEFT(from: path, for: config), nil)
         case .registered(let record, let shadowedFolder):
             if shadowedFolder {
