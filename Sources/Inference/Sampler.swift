@@ -49,12 +49,18 @@ public struct Sampler {
     public var isGreedy: Bool { parameters.temperature <= 0 && !parameters.adjustsLogits }
 
     /// The next token from a decode step: a greedy row's token as the step found it, or one
-    /// picked from the row's logits.
-    public mutating func next(_ output: StepOutput) -> Int {
+    /// picked from the row's logits; with `allowed` ([vocabulary], a grammar's mask), only among
+    /// the tokens it allows (a token beyond it is never allowed).
+    public mutating func next(_ output: StepOutput, allowed: [Bool]? = nil) -> Int {
         let token: Int
         switch output {
         case .token(let found): token = found
-        case .logits(let logits): token = pick(parameters.adjustsLogits ? adjusted(logits) : logits)
+        case .logits(let logits):
+            var logits = parameters.adjustsLogits ? adjusted(logits) : logits
+            if let allowed {
+                for i in logits.indices where i >= allowed.count || !allowed[i] { logits[i] = -.infinity }
+            }
+            token = pick(logits)
         }
         if parameters.adjustsLogits { counts[token, default: 0] += 1 }
         return token
@@ -133,4 +139,36 @@ public struct Sampler {
             return best
         }
     }
+
+    /// The model's log-probability of `token` and its `top` most likely tokens (most likely
+    /// first, the first on ties), from raw logits: before temperature, penalties, bias or a
+    /// grammar's mask, as vLLM reports them by default. logits: [V]
+    public static func logprobs(_ logits: [Float], token: Int, top: Int) -> TokenLogprob {
+        let maximum = logits.max() ?? 0
+        var total = 0.0
+        for logit in logits { total += exp(Double(logit - maximum)) }
+        let logTotal = Float(log(total)) + maximum
+        var best: [Int] = []
+        if top > 0 {
+            for (i, logit) in logits.enumerated() where best.count < top || logit > logits[best[best.count - 1]] {
+                let at = best.firstIndex { logits[$0] < logit } ?? best.count
+                best.insert(i, at: at)
+                if best.count > top { best.removeLast() }
+            }
+        }
+        return TokenLogprob(
+            token: token, logprob: logits[token] - logTotal, top: best.map { TokenLogprob.Candidate(token: $0, logprob: logits[$0] - logTotal) })
+    }
+}
+
+/// A generated token's log-probability under the model, and the most likely alternatives.
+public struct TokenLogprob: Sendable, Equatable {
+    public struct Candidate: Sendable, Equatable {
+        public var token: Int
+        public var logprob: Float
+    }
+
+    public var token: Int
+    public var logprob: Float
+    public var top: [Candidate]
 }

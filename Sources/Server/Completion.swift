@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Inference
 import NIOCore
 
 /// One accepted completion: turns the engine's events into OpenAI's JSON, either collected
@@ -14,6 +15,8 @@ struct Completion: Sendable {
     let server: LoRAServer
     let path: String
     let includeUsage: Bool
+    /// Whether the request asked for log-probabilities.
+    let logprobs: Bool
 
     /// Latency bookkeeping while events arrive.
     private struct Timing {
@@ -51,6 +54,7 @@ struct Completion: Sendable {
     /// The `n` choices' answers, each as its own engine request; prompt tokens counted once.
     func collected(_ submissions: [InferenceEngine.Submission]) async -> Response {
         var texts = [String](repeating: "", count: submissions.count), reasons = [String](repeating: "", count: submissions.count)
+        var tokens = [[TokenLogprob]](repeating: [], count: submissions.count)
         var prompt = 0, completion = 0
         var timing = Timing()
         for (index, submission) in submissions.enumerated() {
@@ -59,9 +63,10 @@ struct Completion: Sendable {
                 switch event {
                 case .started:
                     if index == 0 { started() }
-                case .text(let piece):
+                case .text(let piece, let pieceLogprobs):
                     observe(&timing)
                     texts[index] += piece
+                    tokens[index] += pieceLogprobs
                 case .finished(let reason, let promptTokens, let completionTokens):
                     (reasons[index], prompt, ended) = (reason.rawValue, promptTokens, true)
                     completion += completionTokens
@@ -86,10 +91,15 @@ struct Completion: Sendable {
         finished(status: 200, prompt: prompt, completion: completion, reason: reasons[0], timing: timing)
         let usage = Usage(prompt: prompt, completion: completion)
         if chat {
-            let choices = texts.indices.map { ChatCompletion.Choice(index: $0, message: .init(content: texts[$0]), finish_reason: reasons[$0]) }
+            let choices = texts.indices.map {
+                ChatCompletion.Choice(index: $0, message: .init(content: texts[$0]), logprobs: chatLogprobs(tokens[$0]), finish_reason: reasons[$0])
+            }
             return LoRAServer.json(ChatCompletion(id: id, created: created, model: model, choices: choices, usage: usage))
         }
-        let choices = texts.indices.map { TextCompletion.Choice(text: texts[$0], index: $0, finish_reason: Nullable(reasons[$0])) }
+        let choices = texts.indices.map { index in
+            var offset = 0
+            return TextCompletion.Choice(text: texts[index], index: index, logprobs: textLogprobs(tokens[index], offset: &offset), finish_reason: Nullable(reasons[index]))
+        }
         return LoRAServer.json(TextCompletion(id: id, created: created, model: model, choices: choices, usage: usage))
     }
 
@@ -123,19 +133,22 @@ struct Completion: Sendable {
                 }
             }
             var ended = 0, prompt = 0, completion = 0, firstReason = "", failed = false
+            var offsets = [Int](repeating: 0, count: submissions.count)
             do {
                 for await (index, event) in events {
                     switch event {
                     case .started:
                         if index == 0 { started() }
-                    case .text(let piece):
+                    case .text(let piece, let pieceLogprobs):
                         observe(&timing)
                         if chat {
                             try await send(ChatCompletionChunk(
-                                id: id, created: created, model: model, choices: [.init(index: index, delta: .init(content: piece), finish_reason: nil)]))
+                                id: id, created: created, model: model,
+                                choices: [.init(index: index, delta: .init(content: piece), logprobs: chatLogprobs(pieceLogprobs), finish_reason: nil)]))
                         } else {
                             try await send(TextCompletion(
-                                id: id, created: created, model: model, choices: [.init(text: piece, index: index, finish_reason: nil)]))
+                                id: id, created: created, model: model,
+                                choices: [.init(text: piece, index: index, logprobs: textLogprobs(pieceLogprobs, offset: &offsets[index]), finish_reason: nil)]))
                         }
                     case .finished(let reason, let promptTokens, let completionTokens):
                         ended += 1
@@ -182,6 +195,37 @@ struct Completion: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+}
+
+extension Completion {
+    private func bytes(_ token: Int) -> [UInt8] { (try? server.languageModel.tokenizer.bytes(of: token)) ?? [] }
+
+    /// A token's text as OpenAI shows it: its bytes as UTF-8, a character cut between tokens as U+FFFD.
+    private func text(_ token: Int) -> String { String(decoding: bytes(token), as: UTF8.self) }
+
+    func chatLogprobs(_ tokens: [TokenLogprob]) -> Nullable<ChatLogprobs> {
+        guard logprobs else { return nil }
+        return Nullable(ChatLogprobs(content: tokens.map { token in
+            ChatLogprobs.Token(
+                token: text(token.token), logprob: token.logprob, bytes: bytes(token.token).map(Int.init),
+                top_logprobs: token.top.map { .init(token: text($0.token), logprob: $0.logprob, bytes: bytes($0.token).map(Int.init)) })
+        }))
+    }
+
+    /// `offset`: characters of the completion before these tokens; advanced past them.
+    func textLogprobs(_ tokens: [TokenLogprob], offset: inout Int) -> Nullable<TextLogprobs> {
+        guard logprobs else { return nil }
+        var result = TextLogprobs()
+        for token in tokens {
+            let piece = text(token.token)
+            result.tokens.append(piece)
+            result.token_logprobs.append(token.logprob)
+            result.top_logprobs.append(Dictionary(token.top.map { (text($0.token), $0.logprob) }, uniquingKeysWith: max))
+            result.text_offset.append(offset)
+            offset += piece.count
+        }
+        return Nullable(result)
     }
 }
 

@@ -7,8 +7,8 @@ import Tokenizers
 /// Continuous batching on one loaded base: every running request, each with its own adapter
 /// (or none), advances by one token per forward step of the whole batch. Requests join between
 /// steps (waiting prompts are prefilled between steps, a chunk each and at most one chunk's worth
-/// of tokens in all, so they never stall the others for longer than one chunk) and leave as soon
-/// as they finish or their client goes away.
+/// of tokens in all, shortest first: see `rowsToPrefill`) and leave as soon as they finish or
+/// their client goes away.
 ///
 /// The model runs on one dedicated thread, not on Swift's cooperative pool, so the HTTP event
 /// loops never wait behind a forward pass. Each request's tokens equal what `Generator.generate`
@@ -21,13 +21,22 @@ public final class InferenceEngine: Sendable {
         public var sampling: SamplingParameters
         public var adapters: [LayerAdapters]?
         public var stopSequences: [String]
+        /// The JSON documents the reply must be (OpenAI's `response_format`), if any.
+        public var grammar: JSONGrammar?
+        /// With each token, its log-probability and this many likeliest alternatives.
+        public var logprobs: Int?
 
-        public init(prompt: [Int], maxTokens: Int, sampling: SamplingParameters, adapters: [LayerAdapters]?, stopSequences: [String] = []) {
+        public init(
+            prompt: [Int], maxTokens: Int, sampling: SamplingParameters, adapters: [LayerAdapters]?, stopSequences: [String] = [],
+            grammar: JSONGrammar? = nil, logprobs: Int? = nil
+        ) {
             self.prompt = prompt
             self.maxTokens = maxTokens
             self.sampling = sampling
             self.adapters = adapters
             self.stopSequences = stopSequences
+            self.grammar = grammar
+            self.logprobs = logprobs
         }
     }
 
@@ -41,7 +50,8 @@ public final class InferenceEngine: Sendable {
     public enum Event: Sendable, Equatable {
         /// The request left the queue for the batch.
         case started
-        case text(String)
+        /// Text, with the log-probabilities of the tokens it completes when asked for.
+        case text(String, [TokenLogprob] = [])
         case finished(FinishReason, promptTokens: Int, completionTokens: Int)
         case failed(String)
     }
@@ -67,6 +77,8 @@ public final class InferenceEngine: Sendable {
         let request: Request
         let continuation: AsyncStream<Event>.Continuation
         let cancelled: CancelFlag
+        /// Times a later request was admitted while this one waited.
+        var passedOver = 0
     }
 
     private struct Shared: Sendable {
@@ -149,38 +161,68 @@ public final class InferenceEngine: Sendable {
         var sampler: Sampler
         var decoder: StreamingDecoder
         var stops: StopSequenceMatcher
+        var constraint: JSONConstraint?
+        /// Log-probabilities of tokens whose text is not sent yet.
+        var logprobs: [TokenLogprob] = []
         var prefilled = 0
+        /// Steps in a row in which other prompts were prefilled and this one waited.
+        var passedOver = 0
         /// The step's output for the next token; nil once the row has finished or failed.
         var next: StepOutput?
         var generated: [Int] = []
 
-        init(_ pending: Pending, languageModel: LanguageModel) {
+        init(_ pending: Pending, languageModel: LanguageModel, tokenTrie: () -> TokenTrie) {
             self.pending = pending
             let contextLength = languageModel.model.config.maxPositionEmbeddings
             cache = KVCache(config: languageModel.model.config, capacity: min(contextLength, pending.request.prompt.count + pending.request.maxTokens))
             sampler = Sampler(pending.request.sampling)
             decoder = StreamingDecoder(tokenizer: languageModel.tokenizer)
             stops = StopSequenceMatcher(pending.request.stopSequences)
+            constraint = pending.request.grammar.map { JSONConstraint(grammar: $0, trie: tokenTrie()) }
         }
 
         var request: Request { pending.request }
+        /// Whether its steps must compute the logits rather than only find the largest.
+        var needsLogits: Bool { !sampler.isGreedy || constraint != nil || request.logprobs != nil }
+
+        func takeLogprobs() -> [TokenLogprob] {
+            defer { logprobs.removeAll() }
+            return logprobs
+        }
         var isPrefilled: Bool { prefilled == request.prompt.count }
     }
 
     private func run() {
         var rows: [Row] = []
+        // The vocabulary's byte trie, built on the first request with a grammar and kept.
+        var tokenTrie: TokenTrie?
+        let trie = { () -> TokenTrie in
+            if let tokenTrie { return tokenTrie }
+            let built = TokenTrie(tokenizer: self.languageModel.tokenizer)
+            tokenTrie = built
+            return built
+        }
         while true {
             let (admitted, stop) = shared.withLock { state -> ([Pending], Bool) in
-                let free = maxBatch - rows.count
-                let taken = Array(state.queue.prefix(free))
-                state.queue.removeFirst(taken.count)
+                // Shortest prompt first, as for prefill: a short request queued behind a long
+                // prompt takes the first free slot.
+                let order = Self.shortestFirst(state.queue.map { ($0.request.prompt.count, $0.passedOver) })
+                let chosen = Set(order.prefix(max(0, maxBatch - rows.count)))
+                let taken = state.queue.indices.filter { chosen.contains($0) }.map { state.queue[$0] }
+                if !taken.isEmpty {
+                    state.queue = state.queue.indices.filter { !chosen.contains($0) }.map { index in
+                        var pending = state.queue[index]
+                        pending.passedOver += 1
+                        return pending
+                    }
+                }
                 state.running = rows.count + taken.count
                 if state.stopping && state.queue.isEmpty && rows.isEmpty && taken.isEmpty { state.stopped = true }
                 return (taken, state.stopped)
             }
             if stop { return }
             for pending in admitted { pending.continuation.yield(.started) }
-            rows += admitted.map { Row($0, languageModel: languageModel) }
+            rows += admitted.map { Row($0, languageModel: languageModel, tokenTrie: trie) }
             rows.removeAll { row in
                 guard row.pending.cancelled.isCancelled else { return false }
                 row.pending.continuation.finish()
@@ -198,14 +240,18 @@ public final class InferenceEngine: Sendable {
             var decoding: [Row] = []
             for row in rows where row.isPrefilled && row.next != nil && advance(row) { decoding.append(row) }
             let waiting = rows.filter { !$0.isPrefilled }
-            let prefilling = Self.rowsToPrefill(nextChunks: waiting.map { nextChunk($0).count }, budget: prefillChunk).map { waiting[$0] }
+            let plan = Self.rowsToPrefill(
+                waiting.map { PrefillCandidate(nextChunk: nextChunk($0).count, remaining: $0.request.prompt.count - $0.prefilled, passedOver: $0.passedOver) },
+                budget: prefillChunk)
+            for (i, row) in waiting.enumerated() { row.passedOver = plan.contains(i) ? 0 : row.passedOver + 1 }
+            let prefilling = plan.map { waiting[$0] }
             prefill(prefilling)
             for row in prefilling where row.isPrefilled && row.next != nil && advance(row) { decoding.append(row) }
             if !decoding.isEmpty {
                 do {
                     let next = try languageModel.model.decodeStep(
                         decoding.map { $0.generated.last! }, caches: decoding.map(\.cache), adapters: decoding.map(\.request.adapters),
-                        greedy: decoding.map(\.sampler.isGreedy))
+                        greedy: decoding.map { !$0.needsLogits })
                     for (row, output) in zip(decoding, next) { row.next = output }
                     onStep(decoding.count)
                 } catch {
@@ -216,27 +262,79 @@ public final class InferenceEngine: Sendable {
         }
     }
 
-    /// Which waiting prompts get their next chunk (`nextChunks`: its length for each, in arrival
-    /// order) before a step: the first, and then every one that still fits in `budget` tokens in
-    /// all (one chunk's worth), so no step waits longer than one chunk for prefill. Prompts that
-    /// arrive together then start decoding together; one a step, the last of 8 short prompts
-    /// waited a step per prompt ahead of it (time to first token p99 ~270 ms in `bench --serve`),
-    /// with the batch part empty meanwhile.
-    public static func rowsToPrefill(nextChunks: [Int], budget: Int) -> [Int] {
-        var left = budget, chosen: [Int] = []
-        for (i, length) in nextChunks.enumerated() where chosen.isEmpty || length <= left {
-            chosen.append(i)
-            left -= length
+    /// A waiting prompt as `rowsToPrefill` sees it.
+    public struct PrefillCandidate: Sendable, Equatable {
+        /// Tokens in its next chunk.
+        public var nextChunk: Int
+        /// Prompt tokens not prefilled yet.
+        public var remaining: Int
+        /// Steps in a row it waited while others were prefilled.
+        public var passedOver: Int
+
+        public init(nextChunk: Int, remaining: Int, passedOver: Int = 0) {
+            (self.nextChunk, self.remaining, self.passedOver) = (nextChunk, remaining, passedOver)
         }
-        return chosen
     }
 
-    /// The prompt positions `prefill` runs next: chunks of `prefillChunk` from the start, the
-    /// rest in one piece once it fits, so a prompt is split the same way whatever else waits.
-    private func nextChunk(_ row: Row) -> Range<Int> {
-        let count = row.request.prompt.count
-        return row.prefilled..<(count - row.prefilled <= prefillChunk ? count : row.prefilled + prefillChunk)
+    /// Which waiting prompts (`candidates`, in arrival order) get their next chunk before a
+    /// step: in `shortestFirst` order of their remaining tokens, so a short request behind a
+    /// 3,000-token prompt starts at the next step rather than after the long one's chunks. The
+    /// first in that order always goes, then every one that still fits in `budget` tokens in all
+    /// (one chunk's worth, which bounds how long running streams wait for prefill in any step).
+    /// Prompts that arrive together start decoding together.
+    public static func rowsToPrefill(_ candidates: [PrefillCandidate], budget: Int) -> [Int] {
+        let order = shortestFirst(candidates.map { ($0.remaining, $0.passedOver) })
+        var left = budget, chosen: [Int] = []
+        for i in order where chosen.isEmpty || candidates[i].nextChunk <= left {
+            chosen.append(i)
+            left -= candidates[i].nextChunk
+        }
+        return chosen.sorted()
     }
+
+    /// Indices of `waiting` (in arrival order: tokens left, times passed over) by fewest tokens,
+    /// ties in arrival order; but one passed over `maxPassedOver` times goes first, so a long
+    /// prompt still advances while short ones keep arriving.
+    static let maxPassedOver = 4
+
+    public static func shortestFirst(_ waiting: [(tokens: Int, passedOver: Int)]) -> [Int] {
+        waiting.indices.sorted { a, b in
+            let (x, y) = (waiting[a], waiting[b])
+            let (starvedX, starvedY) = (x.passedOver >= maxPassedOver, y.passedOver >= maxPassedOver)
+            if starvedX != starvedY { return starvedX }
+            if !starvedX && x.tokens != y.tokens { return x.tokens < y.tokens }
+            return a < b
+        }
+    }
+
+    /// The prompt positions `prefill` runs next.
+    private func nextChunk(_ row: Row) -> Range<Int> {
+        let length = Self.chunkLength(at: row.prefilled, remaining: row.request.prompt.count - row.prefilled, budget: prefillChunk, config: languageModel.model.config)
+        return row.prefilled..<(row.prefilled + length)
+    }
+
+    /// The length of a prompt's chunk that starts at `position`: one that costs about what
+    /// `budget` tokens cost at the prompt's start, so every step's prefill takes about as long
+    /// (a later query attends to more cached keys: 3,000 positions in, a SmolLM2 token costs
+    /// twice as much). A multiple of 16, at least `minimumChunk`, and the rest in one piece once
+    /// it fits. It depends only on the position, so a prompt is split the same way whatever else
+    /// waits, and a prompt of up to `budget` tokens runs in one piece, as `Generator` runs it.
+    public static func chunkLength(at position: Int, remaining: Int, budget: Int, config: LlamaConfig) -> Int {
+        let d = Double(config.hiddenSize), qkv = Double(config.numAttentionHeads * config.headDim)
+        let kv = Double(config.numKeyValueHeads * config.headDim), ffn = Double(config.intermediateSize)
+        // FLOPs per token of one layer: its projections, and per cached key its QK and PV products.
+        let perToken = 2 * (2 * d * qkv + 2 * d * kv + 3 * d * ffn), perKey = 4 * qkv
+        // Cost of t tokens from p: t·perToken + perKey·(t·p + t²/2).
+        let b = Double(budget), p = Double(position)
+        let allowed = b * perToken + perKey * b * b / 2
+        let linear = perToken + perKey * p
+        let t = (-linear + (linear * linear + 2 * perKey * allowed).squareRoot()) / perKey
+        let length = position == 0 ? budget : max(min(budget, minimumChunk), Int(t) / 16 * 16)
+        return remaining <= length ? remaining : length
+    }
+
+    /// Shorter chunks would leave the sgemm path for the per-row kernels, which prefill slower.
+    static let minimumChunk = 2 * LlamaModel.quantizedRowLimit
 
     /// Runs each row's next prompt chunk. Short chunks (up to `LlamaModel.quantizedRowLimit`
     /// tokens, a whole short prompt) run together in one pass, each exactly as alone: 8 prompts
@@ -249,7 +347,7 @@ public final class InferenceEngine: Sendable {
             do {
                 let outputs = try languageModel.model.step(
                     zip(short, chunks).map { Array($0.request.prompt[$1]) }, caches: short.map(\.cache), adapters: short.map(\.request.adapters),
-                    greedy: short.map(\.sampler.isGreedy))
+                    greedy: short.map { !$0.needsLogits })
                 for (row, (chunk, output)) in zip(short, zip(chunks, outputs)) {
                     row.prefilled = chunk.upperBound
                     if row.isPrefilled { row.next = output }
@@ -267,7 +365,7 @@ public final class InferenceEngine: Sendable {
         let chunk = nextChunk(row)
         do {
             let output = try languageModel.model.forward(
-                Array(row.request.prompt[chunk]), cache: row.cache, adapters: row.request.adapters, greedy: row.sampler.isGreedy)
+                Array(row.request.prompt[chunk]), cache: row.cache, adapters: row.request.adapters, greedy: !row.needsLogits)
             row.prefilled = chunk.upperBound
             if row.isPrefilled { row.next = output }
         } catch {
@@ -285,15 +383,19 @@ public final class InferenceEngine: Sendable {
             row.pending.continuation.finish()
             return false
         }
-        let token = row.sampler.next(next)
+        let token = row.sampler.next(next, allowed: row.constraint?.allowedTokens(stopIds: languageModel.stopIds))
         row.generated.append(token)
         if languageModel.stopIds.contains(token) {
             finish(row, .stop, countingLast: false)
             return false
         }
+        row.constraint?.accept(token)
+        if let top = row.request.logprobs, case .logits(let logits) = next {
+            row.logprobs.append(Sampler.logprobs(logits, token: token, top: top))
+        }
         let piece = (try? row.decoder.append(token)) ?? ""
         let (text, stopped) = row.stops.feed(piece)
-        if !text.isEmpty { row.pending.continuation.yield(.text(text)) }
+        if !text.isEmpty { row.pending.continuation.yield(.text(text, row.takeLogprobs())) }
         if stopped {
             finish(row, .stop, countingLast: true)
             return false
@@ -308,7 +410,7 @@ public final class InferenceEngine: Sendable {
     private func finish(_ row: Row, _ reason: FinishReason, countingLast: Bool) {
         if reason == .length || !countingLast {
             let rest = row.stops.flush(row.decoder.flush())
-            if !rest.isEmpty { row.pending.continuation.yield(.text(rest)) }
+            if !rest.isEmpty || !row.logprobs.isEmpty { row.pending.continuation.yield(.text(rest, row.takeLogprobs())) }
         }
         // A stop token is not part of the completion (OpenAI counts it neither).
         let completionTokens = row.generated.count - (countingLast ? 0 : 1)

@@ -291,7 +291,9 @@ public final class LoRAServer: Sendable {
                 sampling.seed &+= UInt64(index)
                 do throws(InferenceEngine.SubmitError) {
                     let submission = try engine.submit(
-                        InferenceEngine.Request(prompt: prompt, maxTokens: maxTokens, sampling: sampling, adapters: adapters, stopSequences: parsed.stop))
+                        InferenceEngine.Request(
+                            prompt: prompt, maxTokens: maxTokens, sampling: sampling, adapters: adapters, stopSequences: parsed.stop,
+                            grammar: parsed.grammar, logprobs: parsed.logprobs))
                     submissions.append(submission)
                     onSubmit(submission)
                 } catch {
@@ -302,7 +304,7 @@ public final class LoRAServer: Sendable {
             let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
             let stream = Completion(
                 id: String(id), model: parsed.model, chat: chat, created: Int(Date().timeIntervalSince1970), arrival: arrival, server: self,
-                path: path, includeUsage: parsed.includeUsage)
+                path: path, includeUsage: parsed.includeUsage, logprobs: parsed.logprobs != nil)
             return parsed.stream ? stream.streaming(submissions) : await stream.collected(submissions)
         } catch let error as APIError {
             metrics.request(status: Int(error.status.code), model: label)

@@ -40,11 +40,11 @@ struct EngineJoinTests {
         // Joins once the first request is decoding.
         var firstText = ""
         while firstText.count < 8, let event = await events.next() {
-            if case .text(let piece) = event { firstText += piece }
+            if case .text(let piece, _) = event { firstText += piece }
         }
         let submissions = try joining.map { try engine.submit($0) }
         while let event = await events.next() {
-            if case .text(let piece) = event { firstText += piece }
+            if case .text(let piece, _) = event { firstText += piece }
         }
         texts.append(firstText)
         for submission in submissions { texts.append(await Self.text(submission.events)) }
@@ -54,12 +54,12 @@ struct EngineJoinTests {
         events = try engine.submit(first).events.makeAsyncIterator()
         firstText = ""
         while firstText.count < 8, let event = await events.next() {
-            if case .text(let piece) = event { firstText += piece }
+            if case .text(let piece, _) = event { firstText += piece }
         }
         let bad = try engine.submit(InferenceEngine.Request(prompt: [1, config.vocabSize + 5], maxTokens: 4, sampling: SamplingParameters(), adapters: nil))
         let good = try engine.submit(joining[0])
         while let event = await events.next() {
-            if case .text(let piece) = event { firstText += piece }
+            if case .text(let piece, _) = event { firstText += piece }
         }
         #expect(firstText == expected[0])
         #expect(await Self.text(good.events) == expected[1])
@@ -74,7 +74,7 @@ struct EngineJoinTests {
     static func text(_ events: AsyncStream<InferenceEngine.Event>) async -> String {
         var text = ""
         for await event in events {
-            if case .text(let piece) = event { text += piece }
+            if case .text(let piece, _) = event { text += piece }
         }
         return text
     }

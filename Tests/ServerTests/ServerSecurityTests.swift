@@ -144,7 +144,9 @@ struct OpenAIFieldTests {
         // Neutral values of unimplemented fields pass; their effects, and unknown fields, are refused by name.
         #expect(try await answer(#", "n": 1, "logprobs": false, "frequency_penalty": 0, "response_format": {"type": "text"}, "user": "u""#).status == 200)
         for (extra, param) in [
-            (#", "logprobs": true"#, "logprobs"), (#", "top_logprobs": 3"#, "top_logprobs"), (#", "response_format": {"type": "json_object"}"#, "response_format"),
+            (#", "top_logprobs": 3"#, "top_logprobs"), (#", "logprobs": true, "top_logprobs": 21"#, "top_logprobs"),
+            (#", "response_format": {"type": "xml"}"#, "response_format.type"),
+            (#", "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "string", "pattern": "a"}}}"#, "response_format.json_schema"),
             (#", "tools": [{"type": "function"}]"#, "tools"), (#", "best_of": 2"#, "best_of"), (#", "presence_penalty": 3"#, "presence_penalty"),
             (#", "logit_bias": {"999999": 5}"#, "logit_bias"), (#", "logit_bias": {"x": 5}"#, "logit_bias"),
         ] {
@@ -190,6 +192,67 @@ struct OpenAIFieldTests {
             let response = try await offPool { try client.send("POST", "/v1/chat/completions", body: body, headers: ["Content-Type": "application/json"]) }
             #expect(response.status == 400 && response.text.contains(reason), "\(response.text)")
         }
+    }
+    /// logprobs (chat, completions, streamed) are the model's log-softmax of each chosen token, with the
+    /// likeliest alternatives; response_format holds every answer to its schema, sampled or greedy.
+    @Test func logprobsAndResponseFormat() async throws {
+        let languageModel = try LanguageModel.load(path: Fixtures.modelPath)
+        let running = try await ServerTests.start(languageModel: languageModel, store: nil)
+        defer { Task { await running.stop() } }
+        let client = running.client
+        let question = "Write a list of fruits."
+
+        let reply = try #require(try await client.offPost(
+            "/v1/chat/completions", json: ServerTests.chatBody("smol", question, maxTokens: 8, extra: #", "logprobs": true, "top_logprobs": 3"#)).json)
+        let choice = try #require((reply["choices"] as? [[String: Any]])?.first)
+        let content = try #require((choice["logprobs"] as? [String: Any])?["content"] as? [[String: Any]])
+        #expect(content.count == (reply["usage"] as? [String: Any])?["completion_tokens"] as? Int)
+        #expect(content.compactMap { $0["token"] as? String }.joined() == (choice["message"] as? [String: Any])?["content"] as? String)
+        // The first token's logprob is the log-softmax of the prompt's last logits; greedy picks the likeliest.
+        let prompt = try languageModel.chatPrompt([ChatMessage(role: "user", content: question)])
+        guard case .logits(let logits) = try languageModel.model.forward(prompt, cache: KVCache(config: languageModel.model.config, capacity: prompt.count + 1), greedy: false)
+        else { Issue.record("no logits"); return }
+        let expected = Sampler.logprobs(logits, token: logits.indices.max { logits[$0] < logits[$1] }!, top: 3)
+        let first = content[0]
+        #expect(abs((first["logprob"] as? Double ?? 1) - Double(expected.logprob)) < 1e-4)
+        let top = try #require(first["top_logprobs"] as? [[String: Any]])
+        #expect(top.count == 3 && (top[0]["logprob"] as? Double) == (first["logprob"] as? Double))
+        #expect(top.compactMap { $0["bytes"] as? [Int] } == expected.top.map { try! languageModel.tokenizer.bytes(of: $0.token).map(Int.init) })
+        #expect(zip(top, top.dropFirst()).allSatisfy { ($0["logprob"] as? Double ?? 0) >= ($1["logprob"] as? Double ?? 0) })
+
+        let text = try #require(try await client.offPost("/v1/completions", json: #"{"model": "smol", "prompt": "The capital of France is", "max_tokens": 6, "temperature": 0, "logprobs": 2}"#).json)
+        let textChoice = try #require((text["choices"] as? [[String: Any]])?.first)
+        let lists = try #require(textChoice["logprobs"] as? [String: Any])
+        let tokens = try #require(lists["tokens"] as? [String]), offsets = try #require(lists["text_offset"] as? [Int])
+        #expect(tokens.joined() == textChoice["text"] as? String && tokens.count == 6)
+        #expect(offsets == tokens.indices.map { tokens[..<$0].reduce(0) { $0 + $1.count } })
+        #expect((lists["top_logprobs"] as? [[String: Double]])?.allSatisfy { $0.count == 2 } == true)
+
+        let streamed = try await ServerTests.streamed(client, ServerTests.chatBody("smol", question, maxTokens: 8, stream: true, extra: #", "logprobs": true"#))
+        let streamedTokens = streamed.chunks.flatMap { chunk -> [[String: Any]] in
+            (((chunk["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])?["content"] as? [[String: Any]]) ?? []
+        }
+        #expect(streamedTokens.compactMap { $0["logprob"] as? Double } == content.compactMap { $0["logprob"] as? Double })
+
+        // Structured output: every answer parses and satisfies the schema.
+        let schema = #"{"type": "object", "properties": {"city": {"type": "string", "maxLength": 24}, "population": {"type": "integer"}, "capital": {"type": "boolean"}}, "required": ["city", "population", "capital"]}"#
+        for (temperature, seed) in [(0.0, 0), (1.0, 1), (1.0, 2), (1.3, 3)] {
+            let body = ServerTests.chatBody("smol", "Give the largest city of France and its population as JSON.", maxTokens: 80, extra: #", "seed": \#(seed), "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": \#(schema)}}"#)
+                .replacingOccurrences(of: #""temperature": 0"#, with: #""temperature": \#(temperature)"#)
+            let response = try await client.offPost("/v1/chat/completions", json: body)
+            let answer = try #require(ServerTests.content(response), "\(response.text)")
+            let object = try #require(try? JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any], "\(answer)")
+            #expect((object["city"] as? String).map { $0.count <= 24 } == true && object["population"] is Int && object["capital"] is Bool, "\(answer)")
+            #expect(Set(object.keys) == ["city", "population", "capital"])
+            #expect(((response.json?["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) == "stop", "\(answer)")
+        }
+        let anyObject = try await client.offPost(
+            "/v1/chat/completions", json: ServerTests.chatBody("smol", "Describe a cat as JSON.", maxTokens: 60, extra: #", "response_format": {"type": "json_object"}"#))
+        let objectText = try #require(ServerTests.content(anyObject))
+        let finish = (anyObject.json?["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String
+        // Cut by max_tokens the text is a prefix of an object; finished, it is one.
+        if finish == "stop" { #expect((try? JSONSerialization.jsonObject(with: Data(objectText.utf8))) is [String: Any], "\(objectText)") }
+        #expect(objectText.hasPrefix("{"), "\(objectText)")
     }
 }
 

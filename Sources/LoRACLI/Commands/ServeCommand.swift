@@ -35,6 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Requests waiting for a batch slot before new ones get 429.")
     var maxQueue = 64
 
+    @Option(name: .long, help: "Prompt tokens prefilled per step (as vLLM's --max-num-batched-tokens; fewer deep into a long prompt, where each costs more): smaller keeps streams smoother while long prompts arrive.")
+    var prefillChunk = 256
+
     @Option(name: .long, help: "Adapters kept in memory at once (least recently used evicted).")
     var maxLoadedAdapters = 16
 
@@ -59,8 +62,9 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard readTimeout > 0 else { throw ValidationError("--read-timeout must be positive") }
-        guard maxBatch >= 1, maxQueue >= 0, maxLoadedAdapters >= 1, adapterMemory >= 1, defaultMaxTokens >= 1 else {
-            throw ValidationError("--max-batch, --max-loaded-adapters, --adapter-memory and --default-max-tokens must be at least 1; --max-queue 0 or more")
+        guard maxBatch >= 1, maxQueue >= 0, maxLoadedAdapters >= 1, adapterMemory >= 1, defaultMaxTokens >= 1, prefillChunk >= 1 else {
+            throw ValidationError(
+                "--max-batch, --prefill-chunk, --max-loaded-adapters, --adapter-memory and --default-max-tokens must be at least 1; --max-queue 0 or more")
         }
     }
 
@@ -72,7 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
         let modelId = servedModelName ?? URL(fileURLWithPath: modelOptions.resolvedPath).deletingPathExtension().lastPathComponent
         let metrics = ServerMetricsHandle()
         let engine = InferenceEngine(
-            languageModel: languageModel, maxBatch: maxBatch, maxQueue: maxQueue, onStep: { metrics.recordStep(rows: $0) })
+            languageModel: languageModel, maxBatch: maxBatch, maxQueue: maxQueue, prefillChunk: prefillChunk, onStep: { metrics.recordStep(rows: $0) })
         let catalog = AdapterCatalog(
             baseId: modelId, store: store, base: base, config: languageModel.model.config,
             cache: AdapterCache(budgetBytes: adapterMemory << 20, maxCount: maxLoadedAdapters), baseNames: languageModel.names)

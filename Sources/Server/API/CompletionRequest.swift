@@ -4,9 +4,9 @@ import Tokenizers
 
 /// A `/v1/chat/completions` or `/v1/completions` body, checked field by field so that a bad
 /// request gets a 400 naming the field, as OpenAI's API does. A field this server does not
-/// implement is accepted only with its neutral value (`n: 1`, `logprobs: false`, `echo: false`,
-/// `response_format: {"type": "text"}`, ...); asking for its effect is a 400 naming it, and an
-/// unknown field is a 400 too: nothing is silently ignored.
+/// implement is accepted only with its neutral value (`echo: false`, `tools: []`, ...); asking
+/// for its effect is a 400 naming it, and an unknown field is a 400 too: nothing is silently
+/// ignored.
 struct CompletionRequest: Sendable {
     enum Input: Sendable {
         case messages([ChatMessage])
@@ -22,14 +22,20 @@ struct CompletionRequest: Sendable {
     var includeUsage: Bool
     /// Choices to generate, each an engine request of its own.
     var n: Int
+    /// `response_format` `json_object` or `json_schema`: the documents the reply must be.
+    var grammar: JSONGrammar?
+    /// Log-probabilities asked for, with this many alternatives per token.
+    var logprobs: Int?
+
+    static let maxTopLogprobs = 20
 
     /// Fields read below, and fields that only describe the caller (kept by OpenAI, no effect here).
     static let commonFields: Set<String> = [
         "model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "n", "stop", "stream", "stream_options",
-        "frequency_penalty", "presence_penalty", "logit_bias", "user", "metadata", "store", "service_tier",
+        "frequency_penalty", "presence_penalty", "logit_bias", "user", "metadata", "store", "service_tier", "response_format", "logprobs",
     ]
-    static let chatFields: Set<String> = ["messages", "logprobs", "top_logprobs", "response_format", "tools", "tool_choice", "parallel_tool_calls"]
-    static let completionFields: Set<String> = ["prompt", "logprobs", "echo", "best_of", "suffix"]
+    static let chatFields: Set<String> = ["messages", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls"]
+    static let completionFields: Set<String> = ["prompt", "echo", "best_of", "suffix"]
 
     static func parse(_ body: Data, chat: Bool) throws(APIError) -> CompletionRequest {
         guard !body.isEmpty else { throw .invalid("The request body is empty; send a JSON object.", param: nil) }
@@ -107,13 +113,57 @@ struct CompletionRequest: Sendable {
             guard let options = options as? [String: Any] else { throw .invalid("'stream_options' must be an object.", param: "stream_options") }
             includeUsage = try boolean(options, "include_usage", param: "stream_options.include_usage") ?? false
         }
+        var logprobs: Int?
+        let topRange = 0...maxTopLogprobs
+        if chat {
+            let top = try integer(json, "top_logprobs")
+            if try boolean(json, "logprobs") == true {
+                logprobs = top ?? 0
+            } else if top != nil {
+                throw .invalid("'top_logprobs' requires 'logprobs' to be true.", param: "top_logprobs")
+            }
+        } else {
+            logprobs = try integer(json, "logprobs")
+        }
+        if let logprobs, !topRange.contains(logprobs) {
+            throw .invalid("'\(chat ? "top_logprobs" : "logprobs")' must be between 0 and \(maxTopLogprobs).", param: chat ? "top_logprobs" : "logprobs")
+        }
         return CompletionRequest(
             model: model, input: input, maxTokens: maxTokens,
             // Without a seed, a fresh draw each request (as OpenAI's API samples).
             sampling: SamplingParameters(
                 temperature: Float(temperature), topP: Float(topP), seed: seed.map { UInt64(bitPattern: Int64($0)) } ?? UInt64.random(in: 0...UInt64.max),
                 frequencyPenalty: Float(frequencyPenalty), presencePenalty: Float(presencePenalty), logitBias: logitBias),
-            stop: stop, stream: stream, includeUsage: includeUsage, n: n)
+            stop: stop, stream: stream, includeUsage: includeUsage, n: n, grammar: try grammar(json, body: body), logprobs: logprobs)
+    }
+
+    /// `response_format`: `text`, `json_object` (any JSON object) or `json_schema` (a schema's
+    /// documents, compiled into a grammar; a schema outside the supported subset is a 400 that
+    /// names the keyword and where it is).
+    private static func grammar(_ json: [String: Any], body: Data) throws(APIError) -> JSONGrammar? {
+        guard let value = json["response_format"], !(value is NSNull) else { return nil }
+        let param = "response_format"
+        guard let format = value as? [String: Any], let type = format["type"] as? String else {
+            throw .invalid("'response_format' must be an object with a 'type'.", param: param)
+        }
+        switch type {
+        case "text": return nil
+        case "json_object": return JSONGrammar.anyObject()
+        case "json_schema":
+            // Parsed again, keeping key order: properties are generated in the order the schema lists them.
+            guard let ordered = try? JSONValue.parse(Array(body)), let schema = ordered["response_format"]?["json_schema"]?["schema"],
+                case .object = schema
+            else {
+                throw .invalid("'response_format.json_schema.schema' must be a JSON Schema object.", param: "response_format.json_schema")
+            }
+            do {
+                return try JSONGrammar(schema: schema)
+            } catch {
+                throw .invalid("'response_format.json_schema' is not supported: \(error).", param: "response_format.json_schema")
+            }
+        default:
+            throw .invalid("'response_format.type' must be 'text', 'json_object' or 'json_schema'.", param: "response_format.type")
+        }
     }
 
     /// The body as a JSON object, or a 400 that says what is wrong with it.
@@ -139,17 +189,10 @@ struct CompletionRequest: Sendable {
         func refuse(_ key: String, _ what: String) -> APIError { .invalid("'\(key)' is not supported by this server (\(what)).", param: key) }
         func isNull(_ key: String) -> Bool { json[key] == nil || json[key] is NSNull }
         func isFalse(_ key: String) -> Bool { isNull(key) || (json[key] as? NSNumber).map { isBoolean($0) && !$0.boolValue } == true }
-        func isZero(_ key: String) -> Bool { isNull(key) || (json[key] as? NSNumber).map { !isBoolean($0) && $0.doubleValue == 0 } == true }
         if chat {
-            if !isFalse("logprobs") { throw refuse("logprobs", "log-probabilities are not returned yet") }
-            if !isZero("top_logprobs") { throw refuse("top_logprobs", "log-probabilities are not returned yet") }
-            if !isNull("response_format"), (json["response_format"] as? [String: Any])?["type"] as? String != "text" {
-                throw refuse("response_format", "only {\"type\": \"text\"}")
-            }
             if !isNull("tools"), (json["tools"] as? [Any])?.isEmpty != true { throw refuse("tools", "no tool calling") }
             if !isNull("tool_choice"), json["tool_choice"] as? String != "none" { throw refuse("tool_choice", "no tool calling") }
         } else {
-            if !isZero("logprobs") { throw refuse("logprobs", "log-probabilities are not returned yet") }
             if !isFalse("echo") { throw refuse("echo", "the prompt is not echoed") }
             if !isNull("best_of"), (json["best_of"] as? NSNumber)?.intValue != 1 { throw refuse("best_of", "only best_of = 1") }
             if !isNull("suffix"), (json["suffix"] as? String)?.isEmpty != true { throw refuse("suffix", "no insertion") }

@@ -36,7 +36,7 @@ struct ChatCompletion: Encodable {
 
         var index = 0
         var message: Message
-        var logprobs: Nullable<String> = nil
+        var logprobs: Nullable<ChatLogprobs> = nil
         var finish_reason: String
     }
 
@@ -57,7 +57,7 @@ struct ChatCompletionChunk: Encodable {
 
         var index = 0
         var delta: Delta
-        var logprobs: Nullable<String> = nil
+        var logprobs: Nullable<ChatLogprobs> = nil
         var finish_reason: Nullable<String>
     }
 
@@ -73,7 +73,7 @@ struct TextCompletion: Encodable {
     struct Choice: Encodable {
         var text: String
         var index = 0
-        var logprobs: Nullable<String> = nil
+        var logprobs: Nullable<TextLogprobs> = nil
         var finish_reason: Nullable<String>
     }
 
@@ -99,4 +99,30 @@ struct ModelList: Encodable {
 
     var object = "list"
     var data: [Model]
+}
+
+/// Chat's `logprobs`: each token with its text, UTF-8 bytes and likeliest alternatives.
+struct ChatLogprobs: Encodable, Sendable {
+    struct Token: Encodable, Sendable {
+        var token: String
+        var logprob: Float
+        var bytes: [Int]
+        var top_logprobs: [Alternative]
+    }
+
+    struct Alternative: Encodable, Sendable {
+        var token: String
+        var logprob: Float
+        var bytes: [Int]
+    }
+
+    var content: [Token]
+}
+
+/// The legacy completions `logprobs`: parallel lists, offsets into the completion's text.
+struct TextLogprobs: Encodable, Sendable {
+    var tokens: [String] = []
+    var token_logprobs: [Float] = []
+    var top_logprobs: [[String: Float]] = []
+    var text_offset: [Int] = []
 }
