@@ -166,6 +166,10 @@ struct StructuredOutputTests {
             (#"{"type": "object", "properties": {}, "required": ["a"]}"#, "/required", "'a'"),
             (#"{"type": "strin"}"#, "/type", "unknown type"),
             (#"{"type": "string", "maxLength": -1}"#, "/maxLength", "non-negative"),
+            // Hostile sizes: a $ref chain 500 long, 40,000 optional properties.
+            ("{\"$ref\": \"#/$defs/d0\", \"$defs\": {" + (0..<500).map { "\"d\($0)\": {\"$ref\": \"#/$defs/d\($0 + 1)\"}" }.joined(separator: ",") + "}}",
+             "/$defs/d63", "deeper than 64"),
+            ("{\"type\": \"object\", \"properties\": {" + (0..<40_000).map { "\"p\($0)\": {}" }.joined(separator: ",") + "}}", "/properties", "optional properties"),
         ] {
             #expect {
                 _ = try Self.grammar(schema)

@@ -34,10 +34,21 @@ private struct SchemaCompiler {
     var builder = JSONGrammar.Builder()
     /// Nodes of `$ref` targets, so that a recursive reference points back at its own node.
     var references: [String: Int32] = [:]
+    /// Schemas being compiled inside one another (`$ref` chains included).
+    var depth = 0
+    /// Key bytes put into tries so far: an object's tries hold each key once per optional
+    /// property before it, so a schema of many optional properties costs their square.
+    var keyBytes = 0
+
+    static let maxDepth = 64
+    static let maxKeyBytes = 1 << 22
 
     init(root: JSONValue) { rootSchema = root }
 
     mutating func compile(_ schema: JSONValue, path: String) throws(JSONSchemaError) -> Int32 {
+        guard depth < Self.maxDepth else { throw JSONSchemaError(path: path, reason: "schemas nested (or $ref chains) deeper than \(Self.maxDepth)") }
+        depth += 1
+        defer { depth -= 1 }
         if case .bool(let flag) = schema {
             guard flag else { throw JSONSchemaError(path: path, reason: "the schema `false` allows nothing") }
             return JSONGrammar.anyValue
@@ -104,7 +115,12 @@ private struct SchemaCompiler {
             for start in 0..<count {
                 let root = builder.trie.newRoot()
                 for i in start..<count {
-                    builder.trie.insert(Array(JSONValue.quoted(ordered[i].key).utf8), from: root, value: Int32(i))
+                    let key = Array(JSONValue.quoted(ordered[i].key).utf8)
+                    keyBytes += key.count
+                    guard keyBytes <= Self.maxKeyBytes else {
+                        throw JSONSchemaError(path: "\(path)/properties", reason: "too many optional properties to compile (mark some required)")
+                    }
+                    builder.trie.insert(key, from: root, value: Int32(i))
                     if required.contains(ordered[i].key) { break }
                 }
                 keys.append(root)
