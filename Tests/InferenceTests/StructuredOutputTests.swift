@@ -162,6 +162,9 @@ struct StructuredOutputTests {
             (#"{"type": "string", "pattern": "^a"}"#, "", "pattern"),
             (#"{"type": "object", "properties": {"n": {"type": "number", "minimum": 0}}}"#, "/properties/n", "minimum"),
             (#"{"anyOf": [{"type": "integer"}, {"type": "number"}]}"#, "", "different characters"),
+            // A recursive reference is checked once compiled (it starts with "{", as the object beside it).
+            (##"{"$ref": "#/$defs/a", "$defs": {"a": {"type": "object", "properties": {"x": {"anyOf": [{"$ref": "#/$defs/a"}, {"type": "object"}]}}}}}"##,
+             "/$defs/a/properties/x", "different characters"),
             (##"{"type": "object", "properties": {"a": {"$ref": "#/components/x"}}}"##, "/properties/a", "$defs"),
             (#"{"type": "object", "properties": {}, "required": ["a"]}"#, "/required", "'a'"),
             (#"{"type": "strin"}"#, "/type", "unknown type"),

@@ -26,6 +26,18 @@ extension JSONGrammar {
         var compiler = SchemaCompiler(root: schema)
         let root = try compiler.compile(schema, path: "")
         self.init(nodes: compiler.builder.nodes, trie: compiler.builder.trie, root: root)
+        // Checked once every node is final: a member may be a `$ref` still being compiled.
+        for (members, path) in compiler.unions {
+            var seen = Set<UInt8>()
+            for member in members {
+                let first = firstBytes(member)
+                guard seen.isDisjoint(with: first) else {
+                    throw JSONSchemaError(
+                        path: path, reason: "alternatives must start with different characters (such as a string and null), so that the first byte picks one")
+                }
+                seen.formUnion(first)
+            }
+        }
     }
 }
 
@@ -39,6 +51,9 @@ private struct SchemaCompiler {
     /// Key bytes put into tries so far: an object's tries hold each key once per optional
     /// property before it, so a schema of many optional properties costs their square.
     var keyBytes = 0
+
+    /// Alternatives, and where they are, to check once compiled.
+    var unions: [(members: [Int32], path: String)] = []
 
     static let maxDepth = 64
     static let maxKeyBytes = 1 << 22
@@ -70,7 +85,7 @@ private struct SchemaCompiler {
             var nodes: [Int32] = []
             for (i, member) in list.enumerated() { nodes.append(try compile(member, path: "\(path)/\(keyword)/\(i)")) }
             // Members that start differently cannot both match a document: anyOf and oneOf agree.
-            return try union(nodes, path: path)
+            return union(nodes, path: path)
         }
         let types = try self.types(schema, path: path)
         if let values = schema["enum"] ?? schema["const"].map({ JSONValue.array([$0]) }) {
@@ -88,7 +103,7 @@ private struct SchemaCompiler {
         if kinds.contains("number") { kinds.removeAll { $0 == "integer" } }
         var nodes: [Int32] = []
         for kind in kinds { nodes.append(try compile(schema, type: kind, path: path)) }
-        return nodes.count == 1 ? nodes[0] : try union(nodes, path: path)
+        return nodes.count == 1 ? nodes[0] : union(nodes, path: path)
     }
 
     private mutating func compile(_ schema: JSONValue, type: String, path: String) throws(JSONSchemaError) -> Int32 {
@@ -160,17 +175,8 @@ private struct SchemaCompiler {
         return node
     }
 
-    private mutating func union(_ members: [Int32], path: String) throws(JSONSchemaError) -> Int32 {
-        let grammar = JSONGrammar(nodes: builder.nodes, trie: builder.trie, root: 0)
-        var seen = Set<UInt8>()
-        for member in members {
-            let first = grammar.firstBytes(member)
-            guard seen.isDisjoint(with: first) else {
-                throw JSONSchemaError(
-                    path: path, reason: "alternatives must start with different characters (such as a string and null), so that the first byte picks one")
-            }
-            seen.formUnion(first)
-        }
+    private mutating func union(_ members: [Int32], path: String) -> Int32 {
+        unions.append((members, path))
         return builder.add(.union(members))
     }
 
