@@ -24,51 +24,40 @@ public struct GenerationRequest: Sendable {
 extension Generator {
     /// Generates for every request together: each prompt is prefilled on its own, then all
     /// unfinished rows advance in one forward step per token, each with its own adapters;
-    /// finished rows leave the batch. Every result equals `generate` run alone on its request.
+    /// finished rows leave the batch. Every result equals `generate` run alone on its request
+    /// (each row's tokens are taken by the same `SequenceDecoder`).
     public func generateBatch(_ requests: [GenerationRequest]) throws -> [Result] {
         let model = languageModel.model
         let contextLength = model.config.maxPositionEmbeddings
-        var caches: [KVCache] = []
-        var samplers: [Sampler] = []
-        var outputs: [StepOutput] = []
-        var results: [Result] = []
-        var active: [Bool] = []
+        var caches: [KVCache] = [], sequences: [SequenceDecoder] = [], outputs: [StepOutput] = [], results: [Result] = []
         for request in requests {
             guard !request.prompt.isEmpty else { throw ModelError.format("the prompt is empty") }
             guard request.prompt.count < contextLength else {
                 throw ModelError.contextOverflow(needed: request.prompt.count + 1, contextLength: contextLength)
             }
             let cache = KVCache(config: model.config, capacity: min(contextLength, request.prompt.count + request.maxTokens))
-            let sampler = Sampler(request.sampling)
-            outputs.append(try model.forward(request.prompt, cache: cache, adapters: request.adapters, greedy: sampler.isGreedy))
+            let sequence = SequenceDecoder(
+                languageModel: languageModel, maxTokens: request.maxTokens, sampling: request.sampling, stopAtStopTokens: request.stopAtStopTokens)
+            outputs.append(try model.forward(request.prompt, cache: cache, adapters: request.adapters, greedy: !sequence.needsLogits))
             caches.append(cache)
-            samplers.append(sampler)
+            sequences.append(sequence)
             results.append(Result(tokens: [], text: "", stoppedAtStopToken: false, promptTokens: request.prompt.count))
-            active.append(request.maxTokens > 0)
         }
-        while active.contains(true) {
-            var stepRows: [Int] = []
-            for row in requests.indices where active[row] {
-                let token = samplers[row].next(outputs[row])
-                results[row].tokens.append(token)
-                if requests[row].stopAtStopTokens && languageModel.stopIds.contains(token) {
-                    results[row].stoppedAtStopToken = true
-                    active[row] = false
-                } else if results[row].tokens.count >= requests[row].maxTokens || caches[row].count >= caches[row].capacity {
-                    active[row] = false
-                } else {
-                    stepRows.append(row)
-                }
+        var active = requests.indices.filter { requests[$0].maxTokens > 0 }
+        while !active.isEmpty {
+            for row in active {
+                let step = try sequences[row].advance(outputs[row], cacheFull: caches[row].count >= caches[row].capacity)
+                results[row].tokens.append(step.token)
+                results[row].text += step.text
+                results[row].stoppedAtStopToken = step.finish == .stopToken
+                results[row].stoppedAtContextLimit = step.finish == .contextLimit
             }
-            guard !stepRows.isEmpty else { break }
+            active.removeAll { sequences[$0].finish != nil }
+            guard !active.isEmpty else { break }
             let next = try model.decodeStep(
-                stepRows.map { results[$0].tokens.last! }, caches: stepRows.map { caches[$0] }, adapters: stepRows.map { requests[$0].adapters },
-                greedy: stepRows.map { samplers[$0].isGreedy })
-            for (i, row) in stepRows.enumerated() { outputs[row] = next[i] }
-        }
-        for row in results.indices {
-            let text = results[row].stoppedAtStopToken ? results[row].tokens.dropLast() : results[row].tokens[...]
-            results[row].text = try languageModel.tokenizer.decode(Array(text))
+                active.map { results[$0].tokens.last! }, caches: active.map { caches[$0] }, adapters: active.map { requests[$0].adapters },
+                greedy: active.map { !sequences[$0].needsLogits })
+            for (i, row) in active.enumerated() { outputs[row] = next[i] }
         }
         return results
     }

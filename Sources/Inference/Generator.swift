@@ -2,7 +2,7 @@ import Models
 import Tokenizers
 
 /// Autoregressive generation: one batched prefill over the prompt, then one cached decode step
-/// per new token.
+/// per new token; what each token means for the sequence is `SequenceDecoder`'s.
 public struct Generator {
     public let languageModel: LanguageModel
 
@@ -22,11 +22,12 @@ public struct Generator {
 
     /// Generates up to `maxTokens` after `prompt`. `onText` receives each piece of text as soon
     /// as it is complete UTF-8 and returns false to stop early. With `stopAtStopTokens` off,
-    /// generation runs the full length (as transformers does when no EOS is set).
+    /// generation runs the full length (as transformers does when no EOS is set). With a
+    /// `grammar`, only tokens that keep the text on the way to one of its documents are drawn.
     /// adapters: the LoRA deltas to apply, one per layer (nil: the base model alone).
     public func generate(
         prompt: [Int], maxTokens: Int, sampling: SamplingParameters = SamplingParameters(), adapters: [LayerAdapters]? = nil,
-        stopAtStopTokens: Bool = true, onText: (String) -> Bool = { _ in true }
+        stopAtStopTokens: Bool = true, grammar: JSONGrammar? = nil, onText: (String) -> Bool = { _ in true }
     ) throws -> Result {
         let model = languageModel.model
         let capacity = min(model.config.maxPositionEmbeddings, prompt.count + maxTokens)
@@ -35,31 +36,24 @@ public struct Generator {
             throw ModelError.contextOverflow(needed: prompt.count + 1, contextLength: model.config.maxPositionEmbeddings)
         }
         let cache = KVCache(config: model.config, capacity: capacity)
-        var sampler = Sampler(sampling)
-        var decoder = StreamingDecoder(tokenizer: languageModel.tokenizer)
-        var next = try model.forward(prompt, cache: cache, adapters: adapters, greedy: sampler.isGreedy)
+        var sequence = SequenceDecoder(
+            languageModel: languageModel, maxTokens: maxTokens, sampling: sampling, stopAtStopTokens: stopAtStopTokens,
+            constraint: grammar.map { JSONConstraint(grammar: $0, trie: TokenTrie(tokenizer: languageModel.tokenizer)) })
         var result = Result(tokens: [], text: "", stoppedAtStopToken: false, promptTokens: prompt.count)
-        while result.tokens.count < maxTokens {
-            let token = sampler.next(next)
-            result.tokens.append(token)
-            if stopAtStopTokens && languageModel.stopIds.contains(token) {
-                result.stoppedAtStopToken = true
+        var next = try model.forward(prompt, cache: cache, adapters: adapters, greedy: !sequence.needsLogits)
+        guard maxTokens > 0 else { return result }
+        while true {
+            let step = try sequence.advance(next, cacheFull: cache.count >= cache.capacity)
+            result.tokens.append(step.token)
+            result.text += step.text
+            let more = step.text.isEmpty || onText(step.text)
+            if let finish = step.finish {
+                result.stoppedAtStopToken = finish == .stopToken
+                result.stoppedAtContextLimit = finish == .contextLimit
                 break
             }
-            let piece = try decoder.append(token)
-            result.text += piece
-            if !piece.isEmpty && !onText(piece) { break }
-            guard result.tokens.count < maxTokens else { break }
-            guard cache.count < cache.capacity else {
-                result.stoppedAtContextLimit = true
-                break
-            }
-            next = try model.decodeStep([token], caches: [cache], adapters: [adapters], greedy: [sampler.isGreedy])[0]
-        }
-        let rest = decoder.flush()
-        if !rest.isEmpty {
-            result.text += rest
-            _ = onText(rest)
+            guard more else { break }
+            next = try model.decodeStep([step.token], caches: [cache], adapters: [adapters], greedy: [!sequence.needsLogits])[0]
         }
         return result
     }

@@ -34,7 +34,7 @@ struct StructuredOutputTests {
             #"{"name":"Ann","age":31,"score":-9.5e99,"colour":"red","tags":["a"]}"#,
             #"{ "name" : "Ann" , "age" : -0 , "score" : 1.5e-3 , "colour" : 7 , "tags" : [ "ab" , "" ] , "ok" : false }"#,
             #"{"name":"\u00e9\n","age":0,"score":null,"colour":"green","tags":["x","y","z"],"home":{"city":"Oslo","inner":{"city":"x","inner":null}}}"#,
-            "{\"name\":\"日本\",\"age\":12,\"colour\":\"red\",\"tags\":[\"ab\"]}\n",
+            "\n {\"name\":\"日本\",\"age\":12,\"colour\":\"red\",\"tags\":[\"ab\"]}",
         ]
         for document in valid {
             #expect(Self.accepts(person, document), "\(document)")
@@ -57,6 +57,7 @@ struct StructuredOutputTests {
             #"{"name":"\ud800","age":1,"colour":"red","tags":["a"]}"#,  // a lone surrogate escape
             "{\"name\":\"a\u{01}\",\"age\":1,\"colour\":\"red\",\"tags\":[\"a\"]}",  // a control character
             #"{"name":"A","age":1,"colour":"red","tags":["a"]}x"#,
+            "{\"name\":\"A\",\"age\":1,\"colour\":\"red\",\"tags\":[\"a\"]}\n",  // nothing after the document
             #"{"name":"A","age":1,"colour":"red","tags":["a"]"#,  // not complete
         ]
         for document in invalid { #expect(!Self.accepts(person, document), "\(document)") }
@@ -155,6 +156,28 @@ struct StructuredOutputTests {
             guard mask[token] else { break }
             remembered.accept(token)
         }
+    }
+
+    /// One loop: a constrained, sampled reply is the same from `generate` alone and from the
+    /// engine beside an unconstrained row, and it is a document of the schema.
+    @Test func constrainedRepliesAreTheSameAloneAndInTheEngine() async throws {
+        let languageModel = try SharedLanguageModel.model.get()
+        let grammar = try Self.grammar(#"{"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}, "rank": {"type": "integer"}}, "required": ["city", "rank"]}"#)
+        let prompt = try languageModel.chatPrompt([ChatMessage(role: "user", content: "Name a city and its rank as JSON.")])
+        let sampling = SamplingParameters(temperature: 0.9, seed: 5)
+        let alone = try Generator(languageModel).generate(prompt: prompt, maxTokens: 60, sampling: sampling, grammar: grammar)
+        #expect(alone.stoppedAtStopToken, "\(alone.text)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(alone.text.utf8)) as? [String: Any], "\(alone.text)")
+        #expect(object["city"] is String && object["rank"] is Int && object.count == 2)
+
+        let engine = InferenceEngine(languageModel: languageModel)
+        let plain = try engine.submit(.init(prompt: languageModel.tokenizer.encode("Once upon a time"), maxTokens: 40, sampling: SamplingParameters(), adapters: nil))
+        let constrained = try engine.submit(.init(prompt: prompt, maxTokens: 60, sampling: sampling, adapters: nil, grammar: grammar))
+        var text = ""
+        for await event in constrained.events { if case .text(let piece, _) = event { text += piece } }
+        for await _ in plain.events {}
+        await engine.shutdown()
+        #expect(text == alone.text)
     }
 
     @Test func unsupportedSchemasAreRefusedByKeywordAndPlace() throws {

@@ -145,8 +145,10 @@ extension JSONMatcher {
 
         private mutating func step(_ byte: UInt8, _ grammar: JSONGrammar) -> Outcome {
             if depth == 0 {
+                // Nothing after the document: once it is whole, only a stop token may follow.
+                guard top.phase == 0 else { return .rejected }
                 if Self.isSpace(byte) { return space() }
-                return top.phase == 0 ? startValue(grammar.root, byte, then: 1, grammar) : .rejected
+                return startValue(grammar.root, byte, then: 1, grammar)
             }
             switch grammar.nodes[Int(top.node)] {
             case .object(let shape): return object(shape, byte, grammar)

@@ -31,15 +31,45 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Maximum number of new tokens.")
     var maxTokens: Int = 128
 
+    @Option(name: [.customShort("j"), .long], help: "Hold the answer to a JSON Schema (inline JSON, or a file), by constrained decoding as serve's json_schema.")
+    var jsonSchema: String?
+
+    @Flag(name: .long, help: "Hold the answer to a JSON object (serve's json_object).")
+    var json = false
+
     @Flag(name: .long, help: "Print token counts and speed to standard error at the end.")
     var verbose = false
 
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         if system != nil && !chat { throw ValidationError("--system needs --chat") }
+        if json && jsonSchema != nil { throw ValidationError("--json and --json-schema are alternatives") }
+    }
+
+    /// The grammar `--json` or `--json-schema` asks for.
+    func grammar() throws -> JSONGrammar? {
+        if json { return JSONGrammar.anyObject() }
+        guard let jsonSchema else { return nil }
+        let isInline = jsonSchema.trimmingCharacters(in: .whitespaces).hasPrefix("{")
+        let bytes: [UInt8]
+        if isInline {
+            bytes = Array(jsonSchema.utf8)
+        } else {
+            guard let data = FileManager.default.contents(atPath: jsonSchema) else { throw ValidationError("--json-schema: cannot read \(jsonSchema)") }
+            bytes = Array(data)
+        }
+        let source = isInline ? "--json-schema" : jsonSchema
+        do {
+            return try JSONGrammar(schema: try JSONValue.parse(bytes))
+        } catch let error as JSONValue.ParseError {
+            throw ValidationError("\(source): \(error)")
+        } catch {
+            throw ValidationError("\(source): \(error)")
+        }
     }
 
     func run() throws {
+        let grammar = try grammar()
         let languageModel = try modelOptions.load()
         let adapters = try adapter.map {
             try AdapterResolver(store: storeOptions, modelPath: modelOptions.resolvedPath, baseNames: languageModel.names)
@@ -56,7 +86,7 @@ struct GenerateCommand: ParsableCommand {
         }
         let start = Date()
         let result = try Generator(languageModel).generate(
-            prompt: ids, maxTokens: maxTokens, sampling: sampling.parameters, adapters: adapters
+            prompt: ids, maxTokens: maxTokens, sampling: sampling.parameters, adapters: adapters, grammar: grammar
         ) { piece in
             FileHandle.standardOutput.write(Data(piece.utf8))
             return true

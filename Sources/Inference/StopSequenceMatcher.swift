@@ -1,16 +1,16 @@
 /// OpenAI's `stop`: generation ends where any stop string first appears, and the string itself
 /// is not returned. While streaming, text that could be the start of a stop string is held back
 /// until it is known not to be one.
-struct StopSequenceMatcher {
+public struct StopSequenceMatcher {
     let stops: [String]
     private var pending = ""
 
-    init(_ stops: [String]) {
+    public init(_ stops: [String]) {
         self.stops = stops.filter { !$0.isEmpty }
     }
 
     /// Adds generated text; returns what can be sent now and whether a stop string was reached.
-    mutating func feed(_ piece: String) -> (text: String, stopped: Bool) {
+    public mutating func feed(_ piece: String) -> (text: String, stopped: Bool) {
         guard !stops.isEmpty else { return (piece, false) }
         pending += piece
         if let cut = stops.compactMap({ pending.range(of: $0)?.lowerBound }).min() {
@@ -33,7 +33,7 @@ struct StopSequenceMatcher {
     }
 
     /// At the end of generation: whatever was held back (and `rest`), cut at a stop string.
-    mutating func flush(_ rest: String) -> String {
+    public mutating func flush(_ rest: String) -> String {
         let (text, stopped) = feed(rest)
         if stopped { return text }
         defer { pending = "" }

@@ -1,5 +1,4 @@
 import Foundation
-import Inference
 import Models
 import Synchronization
 import Tokenizers
@@ -158,37 +157,23 @@ public final class InferenceEngine: Sendable {
     private final class Row {
         let pending: Pending
         let cache: KVCache
-        var sampler: Sampler
-        var decoder: StreamingDecoder
-        var stops: StopSequenceMatcher
-        var constraint: JSONConstraint?
-        /// Log-probabilities of tokens whose text is not sent yet.
-        var logprobs: [TokenLogprob] = []
+        var sequence: SequenceDecoder
         var prefilled = 0
         /// Steps in a row in which other prompts were prefilled and this one waited.
         var passedOver = 0
         /// The step's output for the next token; nil once the row has finished or failed.
         var next: StepOutput?
-        var generated: [Int] = []
 
         init(_ pending: Pending, languageModel: LanguageModel, tokenTrie: () -> TokenTrie) {
             self.pending = pending
-            let contextLength = languageModel.model.config.maxPositionEmbeddings
-            cache = KVCache(config: languageModel.model.config, capacity: min(contextLength, pending.request.prompt.count + pending.request.maxTokens))
-            sampler = Sampler(pending.request.sampling)
-            decoder = StreamingDecoder(tokenizer: languageModel.tokenizer)
-            stops = StopSequenceMatcher(pending.request.stopSequences)
-            constraint = pending.request.grammar.map { JSONConstraint(grammar: $0, trie: tokenTrie()) }
+            let request = pending.request
+            cache = KVCache(config: languageModel.model.config, capacity: min(languageModel.model.config.maxPositionEmbeddings, request.prompt.count + request.maxTokens))
+            sequence = SequenceDecoder(
+                languageModel: languageModel, maxTokens: request.maxTokens, sampling: request.sampling, stopSequences: request.stopSequences,
+                constraint: request.grammar.map { JSONConstraint(grammar: $0, trie: tokenTrie()) }, logprobs: request.logprobs)
         }
 
         var request: Request { pending.request }
-        /// Whether its steps must compute the logits rather than only find the largest.
-        var needsLogits: Bool { !sampler.isGreedy || constraint != nil || request.logprobs != nil }
-
-        func takeLogprobs() -> [TokenLogprob] {
-            defer { logprobs.removeAll() }
-            return logprobs
-        }
         var isPrefilled: Bool { prefilled == request.prompt.count }
     }
 
@@ -250,8 +235,8 @@ public final class InferenceEngine: Sendable {
             if !decoding.isEmpty {
                 do {
                     let next = try languageModel.model.decodeStep(
-                        decoding.map { $0.generated.last! }, caches: decoding.map(\.cache), adapters: decoding.map(\.request.adapters),
-                        greedy: decoding.map { !$0.needsLogits })
+                        decoding.map { $0.sequence.tokens.last! }, caches: decoding.map(\.cache), adapters: decoding.map(\.request.adapters),
+                        greedy: decoding.map { !$0.sequence.needsLogits })
                     for (row, output) in zip(decoding, next) { row.next = output }
                     onStep(decoding.count)
                 } catch {
@@ -347,7 +332,7 @@ public final class InferenceEngine: Sendable {
             do {
                 let outputs = try languageModel.model.step(
                     zip(short, chunks).map { Array($0.request.prompt[$1]) }, caches: short.map(\.cache), adapters: short.map(\.request.adapters),
-                    greedy: short.map { !$0.needsLogits })
+                    greedy: short.map { !$0.sequence.needsLogits })
                 for (row, (chunk, output)) in zip(short, zip(chunks, outputs)) {
                     row.prefilled = chunk.upperBound
                     if row.isPrefilled { row.next = output }
@@ -365,7 +350,7 @@ public final class InferenceEngine: Sendable {
         let chunk = nextChunk(row)
         do {
             let output = try languageModel.model.forward(
-                Array(row.request.prompt[chunk]), cache: row.cache, adapters: row.request.adapters, greedy: !row.needsLogits)
+                Array(row.request.prompt[chunk]), cache: row.cache, adapters: row.request.adapters, greedy: !row.sequence.needsLogits)
             row.prefilled = chunk.upperBound
             if row.isPrefilled { row.next = output }
         } catch {
@@ -383,40 +368,20 @@ public final class InferenceEngine: Sendable {
             row.pending.continuation.finish()
             return false
         }
-        let token = row.sampler.next(next, allowed: row.constraint?.allowedTokens(stopIds: languageModel.stopIds))
-        row.generated.append(token)
-        if languageModel.stopIds.contains(token) {
-            finish(row, .stop, countingLast: false)
+        let step: SequenceDecoder.Advance
+        do {
+            step = try row.sequence.advance(next, cacheFull: row.cache.count >= row.cache.capacity)
+        } catch {
+            fail(row, "\(error)")
             return false
         }
-        row.constraint?.accept(token)
-        if let top = row.request.logprobs, case .logits(let logits) = next {
-            row.logprobs.append(Sampler.logprobs(logits, token: token, top: top))
-        }
-        let piece = (try? row.decoder.append(token)) ?? ""
-        let (text, stopped) = row.stops.feed(piece)
-        if !text.isEmpty { row.pending.continuation.yield(.text(text, row.takeLogprobs())) }
-        if stopped {
-            finish(row, .stop, countingLast: true)
-            return false
-        }
-        if row.generated.count >= row.request.maxTokens || row.cache.count >= row.cache.capacity {
-            finish(row, .length, countingLast: true)
-            return false
-        }
-        return true
-    }
-
-    private func finish(_ row: Row, _ reason: FinishReason, countingLast: Bool) {
-        if reason == .length || !countingLast {
-            let rest = row.stops.flush(row.decoder.flush())
-            if !rest.isEmpty || !row.logprobs.isEmpty { row.pending.continuation.yield(.text(rest, row.takeLogprobs())) }
-        }
-        // A stop token is not part of the completion (OpenAI counts it neither).
-        let completionTokens = row.generated.count - (countingLast ? 0 : 1)
-        row.pending.continuation.yield(.finished(reason, promptTokens: row.request.prompt.count, completionTokens: completionTokens))
+        if !step.text.isEmpty || !step.logprobs.isEmpty { row.pending.continuation.yield(.text(step.text, step.logprobs)) }
+        guard let finish = step.finish else { return true }
+        let reason: FinishReason = finish == .stopToken || finish == .stopSequence ? .stop : .length
+        row.pending.continuation.yield(.finished(reason, promptTokens: row.request.prompt.count, completionTokens: row.sequence.completionTokens))
         row.pending.continuation.finish()
         row.next = nil
+        return false
     }
 
     private func fail(_ row: Row, _ message: String) {
