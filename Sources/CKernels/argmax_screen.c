@@ -152,8 +152,7 @@ VNNI static inline __attribute__((always_inline)) void screen_group_vnni(const u
     }
     for (int i = 0; i < n; i++) _mm512_storeu_ps(approx + (size_t)i * rows + g * SCREEN_GROUP_ROWS, acc[i]);
     // The bounds in a second pass over the group's (cached) blocks: in the first, their eight
-    // accumulators left too few registers (8 vectors over the 49,152-row head, one thread:
-    // 3.1 → 2.6 ms).
+    // accumulators left too few registers.
     for (int i = 0; i < n; i++) acc[i] = _mm512_setzero_ps();
     for (int b = 0; b < block_count; b++) {
         const uint8_t *group = packed + ((size_t)g * block_count + b) * SCREEN_GROUP_BLOCK_BYTES;

@@ -88,8 +88,7 @@ static void q8_0_rows_portable(ROWS_ARGS) { rows_portable(q8_0_decode_portable, 
 #if LORA_X86
 
 // Weights stream from memory once per step; the hardware prefetcher alone leaves the batched
-// tiles waiting on it (measured on a 30-layer Q4_1 model, 8 vectors, 2 threads: 15.1 → 14.0 ms
-// a step with prefetching 16 blocks ahead; 1 vector unchanged).
+// tiles waiting on it; 16 blocks ahead covers the latency (one vector is not helped).
 enum { PREFETCH_BLOCKS = 16 };
 
 // MARK: - AVX2 + FMA: a block is four 8-lane vectors
@@ -105,8 +104,7 @@ AVX2 static inline __attribute__((always_inline)) __m128 q4_1_scale_min(const ui
 }
 
 // A Q8_0 block's scale, to be converted by the caller straight into all lanes of a fresh
-// register (as `q4_1_scale_min` does, and for the same reason: one vector's head products got
-// 1.6× faster, measured on the 49,152 × 576 head, one thread).
+// register (as `q4_1_scale_min` does, and for the same reason).
 static inline short half_bits(const uint8_t *block) {
     short h;
     memcpy(&h, block, 2);
@@ -185,8 +183,7 @@ typedef void (*decode_avx512)(const uint8_t *block, __m512 w[2]);
 
 // The block's 16 possible weights, d·q + m for q = 0...15, computed once, then looked up by
 // nibble (vpermps reads the low 4 bits of each index): one FMA a block instead of one per half
-// and no integer-to-float conversions, with the same values (measured on the 30 layers' shapes,
-// one thread: 8 vectors 82 → 85 GFLOP/s, 1 vector 27.7 → 28.9).
+// and no integer-to-float conversions, with the same values.
 AVX512 static inline __attribute__((always_inline)) void q4_1_decode_avx512(const uint8_t *block, __m512 w[2]) {
     const __m512 levels = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m128 dm = q4_1_scale_min(block);
@@ -247,9 +244,7 @@ AVX512 static inline __attribute__((always_inline)) void rows_n_avx512(decode_av
 // Vectors eight at a time; with more than eight, rows go in slices of 16 so that a slice's
 // weights are still in cache for the next eight. Up to four vectors the pass is bound by reading
 // the weights, and two interleaved row streams read slower than one; from five on it is bound by
-// arithmetic, and sharing each slice of x between two rows halves the loads (measured on a
-// 30-layer Q4_1 model, 2 threads: 8 vectors 17.4 → 15.2 ms a step with two rows, 2 vectors
-// 7.2 → 8.4 ms).
+// arithmetic, and sharing each slice of x between two rows halves the loads.
 AVX512 static inline __attribute__((always_inline)) void rows_avx512(decode_avx512 decode, const int block_bytes, ROWS_ARGS) {
     const int blocks = columns / 32;
     const int slice = x_count > 8 ? 16 : row_end - row_begin;

@@ -28,14 +28,9 @@ extension Generator {
     /// (each row's tokens are taken by the same `SequenceDecoder`).
     public func generateBatch(_ requests: [GenerationRequest]) throws -> [Result] {
         let model = languageModel.model
-        let contextLength = model.config.maxPositionEmbeddings
         var caches: [KVCache] = [], sequences: [SequenceDecoder] = [], outputs: [StepOutput] = [], results: [Result] = []
         for request in requests {
-            guard !request.prompt.isEmpty else { throw ModelError.format("the prompt is empty") }
-            guard request.prompt.count < contextLength else {
-                throw ModelError.contextOverflow(needed: request.prompt.count + 1, contextLength: contextLength)
-            }
-            let cache = KVCache(config: model.config, capacity: min(contextLength, request.prompt.count + request.maxTokens))
+            let cache = try cache(for: request.prompt, maxTokens: request.maxTokens)
             let sequence = SequenceDecoder(
                 languageModel: languageModel, maxTokens: request.maxTokens, sampling: request.sampling, stopAtStopTokens: request.stopAtStopTokens)
             outputs.append(try model.forward(request.prompt, cache: cache, adapters: request.adapters, greedy: !sequence.needsLogits))

@@ -30,12 +30,7 @@ public struct Generator {
         stopAtStopTokens: Bool = true, grammar: JSONGrammar? = nil, onText: (String) -> Bool = { _ in true }
     ) throws -> Result {
         let model = languageModel.model
-        let capacity = min(model.config.maxPositionEmbeddings, prompt.count + maxTokens)
-        guard !prompt.isEmpty else { throw ModelError.format("the prompt is empty") }
-        guard prompt.count < model.config.maxPositionEmbeddings else {
-            throw ModelError.contextOverflow(needed: prompt.count + 1, contextLength: model.config.maxPositionEmbeddings)
-        }
-        let cache = KVCache(config: model.config, capacity: capacity)
+        let cache = try cache(for: prompt, maxTokens: maxTokens)
         var sequence = SequenceDecoder(
             languageModel: languageModel, maxTokens: maxTokens, sampling: sampling, stopAtStopTokens: stopAtStopTokens,
             constraint: grammar.map { JSONConstraint(grammar: $0, trie: TokenTrie(tokenizer: languageModel.tokenizer)) })
@@ -56,5 +51,14 @@ public struct Generator {
             next = try model.decodeStep([step.token], caches: [cache], adapters: [adapters], greedy: [!sequence.needsLogits])[0]
         }
         return result
+    }
+
+    /// A cache for `prompt` and up to `maxTokens` more, within the model's context; a prompt
+    /// that is empty or leaves no room for one token is refused.
+    func cache(for prompt: [Int], maxTokens: Int) throws(ModelError) -> KVCache {
+        let config = languageModel.model.config
+        guard !prompt.isEmpty else { throw .format("the prompt is empty") }
+        guard prompt.count < config.maxPositionEmbeddings else { throw .contextOverflow(needed: prompt.count + 1, contextLength: config.maxPositionEmbeddings) }
+        return KVCache(config: config, capacity: min(config.maxPositionEmbeddings, prompt.count + maxTokens))
     }
 }

@@ -5,11 +5,9 @@ import CKernels
 /// `lora_B(lora_A(dropout(x))) * scaling`. A and B are the only trained parameters.
 ///
 /// With rank R = 8 every product here is thin, and handing each one to OpenBLAS's threads costs
-/// more than it saves — on this project's shared hosts at times 0.5 ms a call (in C, a training
-/// step's 420 forward calls took 0.087 s single-threaded against 0.236 s on 2 OpenBLAS threads,
-/// its 840 backward calls 0.20 s against 0.49 s). So the rows are split into blocks across our
-/// own threads, each block's products single-threaded: LoRA's share of a training step fell from
-/// 0.25 to 0.20 s in fast minutes and from 0.87 to 0.26–0.39 s in slow ones.
+/// more than it saves: a training step's LoRA products ran over twice as long on two OpenBLAS
+/// threads as on one. So the rows are split into blocks across our own threads, each block's
+/// products single-threaded.
 public enum LowRank {
     /// Rows per block. The backward sums each block's dA/dB partial and adds the partials in
     /// block order, so the gradients do not depend on the number of threads.

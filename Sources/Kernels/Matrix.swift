@@ -16,9 +16,9 @@ public enum BLAS {
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
     /// Lets OpenBLAS's idle threads sleep after ~18 µs (2^16 cycles) instead of spinning ~73 ms
-    /// while our own threads work between its calls (see blas_threads.h): in 12 alternating pairs
-    /// of `bench --train` runs, the median step was faster in every pair (264–305 tok/s against
-    /// 252–291 with OpenBLAS's default); prefill and decode unchanged.
+    /// while our own threads work between its calls (see blas_threads.h): the spinning took the
+    /// cores our training threads need (figures in docs/performance.md); prefill and decode
+    /// are unchanged.
     /// For a process's entry point, before any BLAS call; `OPENBLAS_THREAD_TIMEOUT` overrides.
     public static func sleepIdleThreadsPromptly() {
         _ = blas_threads_set_spin_exponent(16)

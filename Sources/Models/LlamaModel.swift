@@ -212,8 +212,8 @@ public final class LlamaModel: Sendable {
 
     /// Up to this many rows of one sequence, `forward` runs them as rows (`rowLayers`), reading
     /// the quantized blocks rather than sgemm on the Float32 weights: sgemm reads and repacks 4
-    /// bytes a weight per call, which a short prompt cannot amortize (prefill measured at 16
-    /// tokens 338 → 438 tok/s, 32 tokens 432 → 494, equal from 64 on).
+    /// bytes a weight per call, which a short prompt cannot amortize (the two paths are equal
+    /// from 64 rows on).
     public static let quantizedRowLimit = 64
 
     /// The quantized base products of projections that share one input, in one parallel pass

@@ -173,8 +173,9 @@ struct AttentionTests {
 }
 
 extension AttentionTests {
-    /// The decode kernel's AVX2 and portable paths against a Double reference, for 1 to 4 query
-    /// heads sharing a key/value head (the AVX2 path takes heads three at a time), with head sizes
+    /// The decode kernel's SIMD path (the best the CPU has, or what `LORA_KERNELS` caps it at) and
+    /// its portable path against a Double reference, for 1 to 4 query heads sharing a key/value
+    /// head (the AVX2 path takes heads three at a time), with head sizes
     /// that exercise its 64- and 32-wide chunks, its 8-wide dot products and the scalar tails. A head's
     /// result must not depend on how many heads share the call: batched decode relies on it.
     @Test(arguments: [(1, 8), (37, 40), (70, 64), (20, 104)])
