@@ -1,4 +1,4 @@
-# The PEFT peer of `lora bench --train`, for ratios measured in the same window: r=8, alpha=16,
+# The PEFT peer of `lora bench train`, for ratios measured in the same window: r=8, alpha=16,
 # all 7 linear modules, batch 4 x 256 of the same repeated sentence, AdamW lr 1e-4, fp32,
 # 2 threads; tokens/s per step after one warm-up step, peak RSS. Run through scripts/peer_train_bench.
 #   python peft_train_bench.py MODEL.gguf [STEPS]

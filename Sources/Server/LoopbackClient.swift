@@ -1,6 +1,6 @@
 import Foundation
 
-/// A minimal blocking HTTP/1.1 client for the loopback server: what `lora bench --serve` and
+/// A minimal blocking HTTP/1.1 client for the loopback server: what `lora bench serve` and
 /// the tests use to act as real clients (streaming reads, hanging up mid-stream) without
 /// pulling in a full HTTP client library.
 public struct LoopbackClient: Sendable {

@@ -3,7 +3,7 @@
 
 // A decode step runs a few hundred short parallel loops (one per projection, one for attention),
 // each well under a millisecond. Handing each to Dispatch parks and wakes its threads every time:
-// `lora bench --swap` measured 146,000 context switches and 1.43 of 2 CPUs busy, against 751
+// `lora bench swap` measured 146,000 context switches and 1.43 of 2 CPUs busy, against 751
 // and 1.90 with these workers, which spin for a short while after each loop waiting for the
 // next, and sleep only when work stops coming (so an idle process uses no CPU). Batched decode
 // went from 343 to 430 tokens/s, single-sequence decode from 85 to 144.

@@ -17,7 +17,7 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var sampling: SamplingOptions
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var adapterOptions: AdapterOptions
 
     @Option(name: .long, help: "Adapter to start with (registered NAME[@VERSION] or a PEFT folder).")
     var adapter: String?
@@ -31,17 +31,15 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Memory for loaded adapters, in MiB (least recently used are dropped).")
     var adapterCacheMib: Int = 512
 
-    @Flag(name: .long, help: "Apply a registered adapter trained for another base when the shapes match.")
-    var force = false
 
     func run() throws {
         let languageModel = try modelOptions.load()
         let config = languageModel.model.config
-        let resolver = AdapterResolver(store: storeOptions, modelPath: modelOptions.resolvedPath, baseNames: languageModel.names)
+        let resolver = adapterOptions.resolver(modelPath: modelOptions.resolvedPath, baseNames: languageModel.names)
         let cache = AdapterCache(budgetBytes: adapterCacheMib << 20)
         var active: (name: String, layers: [LayerAdapters])?
         func activate(_ name: String) throws {
-            let layers = try cache.adapters(for: name) { try resolver.load(name, config: config, force: force).layers }
+            let layers = try cache.adapters(for: name) { try resolver.load(name, config: config, force: adapterOptions.force).layers }
             active = (name, layers)
         }
         if let adapter { try activate(adapter) }
@@ -68,7 +66,7 @@ struct ChatCommand: ParsableCommand {
                     messages = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
                     say("(new conversation)")
                 case "/adapters":
-                    let records = try storeOptions.open().registry.adapters()
+                    let records = try adapterOptions.storeOptions.open().registry.adapters()
                     say(records.isEmpty ? "(no registered adapters)" : records.map(\.reference).joined(separator: "\n"))
                 case "/adapter" where parts.count == 2:
                     if parts[1] == "none" {

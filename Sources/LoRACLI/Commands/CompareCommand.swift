@@ -16,10 +16,8 @@ struct CompareCommand: ParsableCommand {
     @Argument(help: "Adapters: NAME, NAME@VERSION, a PEFT folder, or none for the base.")
     var adapters: [String]
 
-    @Flag(name: .long, help: "Apply registered adapters trained for another base when the shapes match.")
-    var force = false
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var adapterOptions: AdapterOptions
 
     @Option(name: .long, help: "Write an HTML report here.")
     var report: String?
@@ -32,11 +30,11 @@ struct CompareCommand: ParsableCommand {
         let languageModel = try modelOptions.load()
         let set = try evaluation.set()
         let evaluation = AdapterEvaluation(
-            languageModel: languageModel, modelPath: modelOptions.resolvedPath, storeOptions: storeOptions, options: evaluation)
-        let registry = adapters.contains { $0 != "none" && $0 != "base" && !$0.contains("/") } ? try storeOptions.open().registry : nil
+            languageModel: languageModel, modelPath: modelOptions.resolvedPath, adapterOptions: adapterOptions, options: evaluation)
+        let registry = adapters.contains { $0 != "none" && $0 != "base" && !$0.contains("/") } ? try adapterOptions.storeOptions.open().registry : nil
         var columns: [ComparisonReport.Column] = []
         for argument in adapters {
-            let outcome = try evaluation.run(argument, on: set, force: force)
+            let outcome = try evaluation.run(argument, on: set)
             var column = ComparisonReport.Column(label: outcome.label, result: outcome.result)
             if let record = outcome.record, let registry {
                 let run = try registry.runs(adapterId: record.id ?? -1).last { $0.status == .completed }

@@ -12,16 +12,6 @@ struct DataCommand: ParsableCommand {
         abstract: "Look at JSONL datasets before training: validate, stats, inspect, split.",
         subcommands: [Validate.self, Stats.self, Inspect.self, Split.self])
 
-    /// The files of a dataset folder (train, valid, test) or the one file given.
-    static func files(_ path: String) throws -> [(split: String, path: String)] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DatasetError.notFound(path: path) }
-        guard isDirectory.boolValue else { return [(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, path)] }
-        let files = ["train", "valid", "test"].map { ($0, "\(path)/\($0).jsonl") }.filter { FileManager.default.fileExists(atPath: $0.1) }
-        guard !files.isEmpty else { throw DatasetError.notFound(path: "\(path)/train.jsonl") }
-        return files
-    }
-
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check every line of a dataset; list malformed lines with their numbers and examples shared between splits.")
@@ -35,7 +25,7 @@ struct DataCommand: ParsableCommand {
         func run() throws {
             var failed = false
             var keys: [(split: String, keys: Set<String>)] = []
-            for (split, file) in try DataCommand.files(path) {
+            for (split, file) in try DatasetSplits.files(path) {
                 let scan = try DatasetScan(path: file)
                 let format = scan.records.first?.record.formatName ?? "no examples"
                 print("\(file): \(scan.records.count) examples (\(format)), \(scan.errors.count) malformed")
@@ -71,7 +61,7 @@ struct DataCommand: ParsableCommand {
 
         func run() throws {
             let encoder = try encoding.encoder().encoder
-            for (_, file) in try DataCommand.files(path) {
+            for (_, file) in try DatasetSplits.files(path) {
                 let stats = try DatasetStatistics(path: file, records: try DatasetRecord.load(path: file), encoder: encoder)
                 if json {
                     print(String(decoding: try JSONEncoder.sorted.encode(stats), as: UTF8.self))
@@ -117,8 +107,8 @@ struct DataCommand: ParsableCommand {
 
         func run() throws {
             let (languageModel, encoder) = try encoding.encoder()
-            let file = try DataCommand.files(path).first { $0.split == split }?.path
-                ?? DataCommand.files(path).first?.path ?? path
+            let file = try DatasetSplits.files(path).first { $0.split == split }?.path
+                ?? DatasetSplits.files(path).first?.path ?? path
             let records = try DatasetRecord.load(path: file).filter { $0.line >= from }.prefix(count)
             let color = isatty(STDOUT_FILENO) != 0
             let (open, close) = color ? ("\u{1B}[32;4m", "\u{1B}[0m") : ("⟦", "⟧")
@@ -182,9 +172,7 @@ struct DataCommand: ParsableCommand {
             }
             guard !scan.records.isEmpty else { throw DatasetError.empty(path: file) }
             let lines = try JSONLines(path: file).lines
-            var order = scan.records.map(\.line)
-            var random = SeededRandom(seed: seed)
-            order.shuffle(using: &random)
+            let order = DatasetSplits.shuffledOrder(scan.records.count, seed: seed).map { scan.records[$0].line }
             let validCount = Int((validFraction * Double(order.count)).rounded())
             let testCount = Int((testFraction * Double(order.count)).rounded())
             let parts = [

@@ -21,10 +21,8 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "A registered adapter (NAME or NAME@VERSION), a PEFT folder, or none for the base alone.")
     var adapter: String
 
-    @Flag(name: .long, help: "Apply a registered adapter trained for another base when the shapes match.")
-    var force = false
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var adapterOptions: AdapterOptions
 
     @Option(name: .long, help: "Write every prediction (line, prompt, reference, output) to this JSONL file.")
     var output: String?
@@ -36,8 +34,8 @@ struct EvalCommand: ParsableCommand {
         let languageModel = try modelOptions.load()
         let set = try evaluation.set()
         let outcome = try AdapterEvaluation(
-            languageModel: languageModel, modelPath: modelOptions.resolvedPath, storeOptions: storeOptions, options: evaluation
-        ).run(adapter, on: set, force: force)
+            languageModel: languageModel, modelPath: modelOptions.resolvedPath, adapterOptions: adapterOptions, options: evaluation
+        ).run(adapter, on: set)
         let result = outcome.result
         if let output {
             let encoder = JSONEncoder.sorted
@@ -101,7 +99,7 @@ struct EvaluationOptions: ParsableArguments {
 struct AdapterEvaluation {
     let languageModel: LanguageModel
     let modelPath: String
-    let storeOptions: StoreOptions
+    let adapterOptions: AdapterOptions
     let options: EvaluationOptions
 
     struct Outcome {
@@ -111,11 +109,12 @@ struct AdapterEvaluation {
         var recordedNote: String?
     }
 
-    func run(_ argument: String, on set: EvaluationSet, force: Bool) throws -> Outcome {
+    func run(_ argument: String, on set: EvaluationSet) throws -> Outcome {
         let config = languageModel.model.config
         let isBase = argument == "none" || argument == "base"
         let resolved = isBase
-            ? nil : try AdapterResolver(store: storeOptions, modelPath: modelPath, baseNames: languageModel.names).resolve(argument, config: config, force: force)
+            ? nil
+            : try adapterOptions.resolver(modelPath: modelPath, baseNames: languageModel.names).resolve(argument, config: config, force: adapterOptions.force)
         let label = isBase ? "base" : resolved?.record?.reference ?? argument
         let evaluator = Evaluator(languageModel: languageModel, maxSeqLength: options.maxSeqLength, batchSize: options.batchSize)
         var bar: ProgressBar?
@@ -137,10 +136,10 @@ struct AdapterEvaluation {
             outcome.recordedNote = "not recorded: \(argument) is a folder, not a registered adapter (register it with lora adapters import)"
             return outcome
         }
-        let store = try storeOptions.open()
+        let store = try adapterOptions.storeOptions.open()
         let base = try store.baseModel(path: modelPath, config: config)
         try set.record(result, adapter: resolved?.record, base: base, in: store.registry)
-        outcome.recordedNote = "recorded in \(storeOptions.root) as evaluations of \(label) on \(set.name)"
+        outcome.recordedNote = "recorded in \(adapterOptions.storeOptions.root) as evaluations of \(label) on \(set.name)"
         return outcome
     }
 }

@@ -23,10 +23,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "A registered adapter (NAME or NAME@VERSION) or a PEFT LoRA folder to apply.")
     var adapter: String?
 
-    @Flag(name: .long, help: "Apply a registered adapter trained for another base when the shapes match.")
-    var force = false
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var adapterOptions: AdapterOptions
 
     @Option(name: .long, help: "Maximum number of new tokens.")
     var maxTokens: Int = 128
@@ -72,8 +70,8 @@ struct GenerateCommand: ParsableCommand {
         let grammar = try grammar()
         let languageModel = try modelOptions.load()
         let adapters = try adapter.map {
-            try AdapterResolver(store: storeOptions, modelPath: modelOptions.resolvedPath, baseNames: languageModel.names)
-                .load($0, config: languageModel.model.config, force: force).layers
+            try adapterOptions.resolver(modelPath: modelOptions.resolvedPath, baseNames: languageModel.names)
+                .load($0, config: languageModel.model.config, force: adapterOptions.force).layers
         }
         let ids: [Int]
         if chat {

@@ -8,17 +8,34 @@ import Registry
 import Server
 import Synchronization
 
-extension BenchCommand {
+struct BenchServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "The HTTP server: 1 client, and 8 concurrent streaming clients on the base, one adapter and 8 adapters.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var lora: LoRAOptions
+
+    @Option(name: .long, help: "Tokens generated per request.")
+    var tokens: Int = 64
+
+    @Option(name: .long, help: "Rounds of the four scenarios, interleaved; each figure is its scenario's median round.")
+    var rounds: Int = 3
+
+    func validate() throws {
+        guard tokens >= 1, rounds >= 1 else { throw ValidationError("--tokens and --rounds must be at least 1") }
+    }
+
     /// Streaming clients against the in-process server over loopback HTTP: one client alone,
     /// then 8 concurrent clients on the base, on one adapter, and on 8 different adapters, in
-    /// `serveRounds` interleaved rounds.
-    /// Aggregate generated tokens/s, time to first token and inter-token latency (p50/p99).
-    func runServe(_ languageModel: LanguageModel) async throws {
+    /// `rounds` interleaved rounds. Aggregate generated tokens/s, time to first token and
+    /// inter-token latency (p50/p99).
+    func run() async throws {
+        let languageModel = try modelOptions.load()
         let config = languageModel.model.config
         let directory = NSTemporaryDirectory() + "lora-bench-serve-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let loraConfig = LoRAConfig(rank: rank, alpha: Float(2 * rank), targets: try LoRAConfig.parseTargets(targets))
-        _ = try Self.writeAdapters(loraConfig, config: config, to: directory)
+        let loraConfig = try lora.config()
+        _ = try Bench.writeAdapters(loraConfig, config: config, to: directory)
         let store = try AdapterStore(root: "\(directory)/store")
         let base = try store.baseModel(path: modelOptions.resolvedPath, config: config)
         for i in 0..<8 { _ = try store.register(folder: "\(directory)/a\(i)", name: "bench-\(i)", base: base) }
@@ -35,7 +52,6 @@ extension BenchCommand {
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw ValidationError("the server did not start") }
         let client = LoopbackClient(port: port)
-        let tokens = serveTokens
 
         /// Each client streams `requests` completions one after another; all clients start together.
         func scenario(_ models: [String], requests: Int = 2) async throws -> [String: Any] {
@@ -80,7 +96,7 @@ extension BenchCommand {
                     done.resume(returning: result)
                 }
             }
-            return result.json(round3)
+            return result.json(Bench.round3)
         }
 
         _ = try await scenario(["base"], requests: 1)
@@ -88,21 +104,21 @@ extension BenchCommand {
         // and each scenario's median round, keep a slow moment from skewing one scenario alone.
         let rate = { (s: [String: Any]) in s["aggregate_tokens_per_second"] as? Double ?? 0 }
         let scenarios = [["base"], Array(repeating: "base", count: 8), Array(repeating: "bench-0", count: 8), (0..<8).map { "bench-\($0)" }]
-        var rounds = [[[String: Any]]](repeating: [], count: scenarios.count)
-        for _ in 0..<max(1, serveRounds) {
-            for (i, models) in scenarios.enumerated() { rounds[i].append(try await scenario(models)) }
+        var results = [[[String: Any]]](repeating: [], count: scenarios.count)
+        for _ in 0..<rounds {
+            for (i, models) in scenarios.enumerated() { results[i].append(try await scenario(models)) }
         }
-        let medians = rounds.map { runs in runs.sorted { rate($0) < rate($1) }[runs.count / 2] }
+        let medians = results.map { runs in runs.sorted { rate($0) < rate($1) }[runs.count / 2] }
         let (single, eightBase, eightOne, eightMixed) = (medians[0], medians[1], medians[2], medians[3])
         task.cancel()
         _ = try? await task.value
-        try printJSON([
-            "model": modelOptions.resolvedPath, "threads": modelOptions.threads, "kernels": KernelPath.summary, "max_tokens": tokens, "rounds": max(1, serveRounds),
-            "adapter": ["rank": rank, "targets": loraConfig.targets.compactMap(\.peftName)] as [String: Any],
+        try Bench.printJSON([
+            "model": modelOptions.resolvedPath, "threads": modelOptions.threads, "kernels": KernelPath.summary, "max_tokens": tokens, "rounds": rounds,
+            "adapter": ["rank": loraConfig.rank, "targets": loraConfig.targets.compactMap(\.peftName)] as [String: Any],
             "one_client_base": single, "eight_clients_base": eightBase, "eight_clients_one_adapter": eightOne,
             "eight_clients_eight_adapters": eightMixed,
-            "ratio_eight_adapters_to_one_adapter": round3(rate(eightMixed) / max(rate(eightOne), 1e-9)),
-            "ratio_eight_clients_to_one_client": round3(rate(eightBase) / max(rate(single), 1e-9)),
+            "ratio_eight_adapters_to_one_adapter": Bench.round3(rate(eightMixed) / max(rate(eightOne), 1e-9)),
+            "ratio_eight_clients_to_one_client": Bench.round3(rate(eightBase) / max(rate(single), 1e-9)),
         ])
     }
 }
