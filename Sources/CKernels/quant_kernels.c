@@ -272,8 +272,6 @@ AVX512 static inline __attribute__((always_inline)) void rows_avx512(decode_avx5
 AVX512 static void q4_1_rows_avx512(ROWS_ARGS) { rows_avx512(q4_1_decode_avx512, 20, ROWS_PASS); }
 AVX512 static void q8_0_rows_avx512(ROWS_ARGS) { rows_avx512(q8_0_decode_avx512, 34, ROWS_PASS); }
 
-static int has_avx512(void) { return cpu_kernel_level() >= CPU_AVX512; }
-static int has_avx2(void) { return cpu_kernel_level() >= CPU_AVX2; }
 #endif
 
 // MARK: - Entry points
@@ -284,11 +282,11 @@ void quant_rows(int path, int format, ROWS_ARGS) {
     (void)path;  // only the x86 paths read it
     const int q8 = format == QUANT_Q8_0;
 #if LORA_X86
-    if (path == CPU_AVX512 && has_avx512()) {
+    if (path == CPU_AVX512 && cpu_use_avx512()) {
         (q8 ? q8_0_rows_avx512 : q4_1_rows_avx512)(ROWS_PASS);
         return;
     }
-    if (path == CPU_AVX2 && has_avx2()) {
+    if (path == CPU_AVX2 && cpu_use_avx2()) {
         (q8 ? q8_0_rows_avx2 : q4_1_rows_avx2)(ROWS_PASS);
         return;
     }

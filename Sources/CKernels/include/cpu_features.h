@@ -39,4 +39,8 @@ int cpu_kernel_vnni(void);
 // LORA_KERNELS as a level; -1 when unset, -2 when set to something else (the CLI refuses that).
 int cpu_kernel_cap(void);
 
+// What a kernel asks before taking a SIMD path.
+static inline int cpu_use_avx2(void) { return cpu_kernel_level() >= CPU_AVX2; }
+static inline int cpu_use_avx512(void) { return cpu_kernel_level() >= CPU_AVX512; }
+
 #endif

@@ -7,14 +7,6 @@ import Models
 import Registry
 import Training
 
-/// `lora bench`: one group of measurements per subcommand, each printing one JSON object.
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure speed and memory; print JSON.",
-        subcommands: [BenchDecodeCommand.self, BenchTrainCommand.self, BenchSwapCommand.self, BenchServeCommand.self],
-        defaultSubcommand: BenchDecodeCommand.self)
-}
-
 struct BenchDecodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decode", abstract: "Load time, prefill and decode speed (full logits, greedy, greedy after the prompt), memory.")
