@@ -70,7 +70,7 @@ public enum Attention {
         let group = H / Hkv
         let scale = 1 / Float(D).squareRoot()
         let qStride = Int32(H * D), kvStride = Int32(Hkv * D), t32 = Int32(T), d32 = Int32(D)
-        BLAS.withThreadCount(1) {
+        BLAS.singleThreaded {
             Parallel.forEach(B * H) { task in
                 let b = task / H, h = task % H, kvHead = h / group
                 let qh = q + b * T * H * D + h * D, kh = k + b * T * Hkv * D + kvHead * D, vh = v + b * T * Hkv * D + kvHead * D
@@ -118,7 +118,7 @@ public enum Attention {
         dV: UnsafeMutablePointer<Float>, B: Int, T: Int, H: Int, Hkv: Int, D: Int
     ) {
         let group = H / Hkv
-        BLAS.withThreadCount(1) {
+        BLAS.singleThreaded {
             Parallel.forEach(B * Hkv) { task in
                 let b = task / Hkv, kvHead = task % Hkv
                 let qOffset = b * T * H * D, kvOffset = b * T * Hkv * D

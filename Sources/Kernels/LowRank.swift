@@ -26,7 +26,7 @@ public enum LowRank {
             return
         }
         let blocks = (T + block - 1) / block
-        BLAS.withThreadCount(1) {
+        BLAS.singleThreaded {
             Parallel.forEach(blocks) { index in
                 let first = index * block, rows = Int32(min(T, first + block) - first)
                 let ub = u + first * R, yb = y + first * N
@@ -53,7 +53,7 @@ public enum LowRank {
         var partials = [Float].uninitialized(blocks * partialSize)
         partials.withUnsafeMutableBufferPointer { partials in
             let partials = partials.baseAddress!
-            BLAS.withThreadCount(1) {
+            BLAS.singleThreaded {
                 Parallel.forEach(blocks) { index in
                     let first = index * block, rows = Int32(min(T, first + block) - first)
                     let dYb = dY + first * N, xb = x + first * K, ub = u + first * R, dUb = dU + first * R

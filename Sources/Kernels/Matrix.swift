@@ -1,5 +1,6 @@
 import CBLAS
 import CKernels
+import Synchronization
 
 /// Dimension letters used in every kernel signature (llm.c's convention):
 /// `T` tokens, `C` hidden size, `H` query heads, `Hkv` key/value heads, `D` head dimension,
@@ -24,14 +25,30 @@ public enum BLAS {
         _ = blas_threads_set_spin_exponent(16)
     }
 
-    /// Runs `body` with OpenBLAS limited to `count` threads (e.g. 1 while our own threads run
-    /// many small GEMMs side by side), then restores the previous count.
-    public static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
-        let previous = threadCount
-        setThreadCount(count)
-        defer { setThreadCount(previous) }
+    /// Runs `body` with OpenBLAS on one thread (while our own threads run many small GEMMs side
+    /// by side), then restores the count. OpenBLAS's count is one setting for the whole process,
+    /// so sections are counted: the count is saved when the first begins and restored when the
+    /// last ends. Saving and restoring per call let two threads' sections restore out of order
+    /// and leave OpenBLAS on one thread for good, and sgemm's results depend on its thread
+    /// count, so the same loss came out different within one process.
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        sections.withLock { state in
+            if state.depth == 0 {
+                state.saved = threadCount
+                setThreadCount(1)
+            }
+            state.depth += 1
+        }
+        defer {
+            sections.withLock { state in
+                state.depth -= 1
+                if state.depth == 0 { setThreadCount(state.saved) }
+            }
+        }
         return try body()
     }
+
+    private static let sections = Mutex((depth: 0, saved: 1))
 }
 
 public enum Memory {

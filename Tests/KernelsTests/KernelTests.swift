@@ -264,3 +264,29 @@ struct NormTests {
         #expect(abs(Softmax.logSumExp([1000, 1000], count: 2) - (1000 + log(2.0))) < 1e-9)
     }
 }
+
+/// Single-threaded BLAS sections on several threads restore OpenBLAS's thread count only when
+/// the last one ends, in whatever order they end.
+struct BLASSectionTests {
+    @Test func overlappingSectionsRestoreTheCountOnce() {
+        let before = BLAS.threadCount
+        BLAS.setThreadCount(2)
+        defer { BLAS.setThreadCount(before) }
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread {
+            BLAS.singleThreaded {
+                entered.signal()
+                release.wait()
+            }
+            done.signal()
+        }.start()
+        entered.wait()
+        BLAS.singleThreaded {
+            // The other section ends first, inside this one: the count stays 1.
+            release.signal()
+            done.wait()
+            #expect(BLAS.threadCount == 1)
+        }
+        #expect(BLAS.threadCount == 2)
+    }
+}
