@@ -60,21 +60,34 @@ public enum Attention {
     }
 
     /// B independent sequences of T tokens (training): causal attention within each, keeping
-    /// the probabilities for `backward`. The B·H (sequence, head) pairs run in parallel, each
-    /// with single-threaded BLAS: small GEMMs split across threads cost more than they gain.
+    /// the probabilities for `backward`.
     /// q, out: [B, T, H, D]  k, v: [B, T, Hkv, D]  probabilities: [B, H, T, T]
     public static func forward(
         sequences q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>, B: Int, T: Int, H: Int, Hkv: Int, D: Int
     ) {
+        forward(ranges: uniform(B: B, T: T), q: q, k: k, v: v, out: out, probabilities: probabilities, H: H, Hkv: Hkv, D: D)
+    }
+
+    /// Sequences of any lengths laid end to end (`ranges`: each one's rows, in order; a packed
+    /// batch): causal attention within each, none across. The (sequence, head) pairs run in
+    /// parallel, each with single-threaded BLAS: small GEMMs split across threads cost more than
+    /// they gain. q, out: [N, H, D]  k, v: [N, Hkv, D]  probabilities: per sequence of length
+    /// T, [H, T, T], one after another (`probabilityCount`)
+    public static func forward(
+        ranges: [Range<Int>], q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>, H: Int, Hkv: Int, D: Int
+    ) {
         let group = H / Hkv
         let scale = 1 / Float(D).squareRoot()
-        let qStride = Int32(H * D), kvStride = Int32(Hkv * D), t32 = Int32(T), d32 = Int32(D)
+        let qStride = Int32(H * D), kvStride = Int32(Hkv * D), d32 = Int32(D)
+        let offsets = probabilityOffsets(ranges, H: H)
         BLAS.singleThreaded {
-            Parallel.forEach(B * H) { task in
+            Parallel.forEach(ranges.count * H) { task in
                 let b = task / H, h = task % H, kvHead = h / group
-                let qh = q + b * T * H * D + h * D, kh = k + b * T * Hkv * D + kvHead * D, vh = v + b * T * Hkv * D + kvHead * D
-                let p = probabilities + task * T * T, oh = out + b * T * H * D + h * D
+                let start = ranges[b].lowerBound, T = ranges[b].count, t32 = Int32(T)
+                let qh = q + start * H * D + h * D, kh = k + start * Hkv * D + kvHead * D, vh = v + start * Hkv * D + kvHead * D
+                let p = probabilities + offsets[b] + h * T * T, oh = out + start * H * D + h * D
                 for block in causalBlocks(T) {
                     let rows = Int32(block.rows.count), span = Int32(block.span), first = block.rows.lowerBound
                     let pBlock = p + first * T
@@ -94,6 +107,22 @@ public enum Attention {
                 }
             }
         }
+    }
+
+    /// B sequences of T rows each.
+    static func uniform(B: Int, T: Int) -> [Range<Int>] { (0..<B).map { ($0 * T)..<(($0 + 1) * T) } }
+
+    /// Floats the probabilities of `ranges` take: H · T² per sequence of length T.
+    public static func probabilityCount(_ ranges: [Range<Int>], H: Int) -> Int { ranges.reduce(0) { $0 + H * $1.count * $1.count } }
+
+    /// Where each sequence's probabilities start.
+    static func probabilityOffsets(_ ranges: [Range<Int>], H: Int) -> [Int] {
+        var offsets: [Int] = [], total = 0
+        for range in ranges {
+            offsets.append(total)
+            total += H * range.count * range.count
+        }
+        return offsets
     }
 
     /// Query rows of one sequence in blocks, each with the keys any of its rows can see
@@ -117,16 +146,28 @@ public enum Attention {
         probabilities: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
         dV: UnsafeMutablePointer<Float>, B: Int, T: Int, H: Int, Hkv: Int, D: Int
     ) {
+        backward(ranges: uniform(B: B, T: T), dOut: dOut, q: q, k: k, v: v, probabilities: probabilities, dQ: dQ, dK: dK, dV: dV, H: H, Hkv: Hkv, D: D)
+    }
+
+    /// Gradients of `forward(ranges:)`, added into dQ, dK, dV.
+    /// dOut, q, dQ: [N, H, D]  k, v, dK, dV: [N, Hkv, D]  probabilities: as `forward(ranges:)` keeps them
+    public static func backward(
+        ranges: [Range<Int>], dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        probabilities: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
+        dV: UnsafeMutablePointer<Float>, H: Int, Hkv: Int, D: Int
+    ) {
         let group = H / Hkv
+        let offsets = probabilityOffsets(ranges, H: H)
         BLAS.singleThreaded {
-            Parallel.forEach(B * Hkv) { task in
+            Parallel.forEach(ranges.count * Hkv) { task in
                 let b = task / Hkv, kvHead = task % Hkv
-                let qOffset = b * T * H * D, kvOffset = b * T * Hkv * D
+                let start = ranges[b].lowerBound, T = ranges[b].count
+                let qOffset = start * H * D, kvOffset = start * Hkv * D
                 var scratch = [Float](repeating: 0, count: T * T)
                 for h in (kvHead * group)..<((kvHead + 1) * group) {
                     backwardHead(
                         dOut: dOut + qOffset, q: q + qOffset, k: k + kvOffset, v: v + kvOffset,
-                        probabilities: probabilities + (b * H + h) * T * T, dQ: dQ + qOffset, dK: dK + kvOffset, dV: dV + kvOffset,
+                        probabilities: probabilities + offsets[b] + h * T * T, dQ: dQ + qOffset, dK: dK + kvOffset, dV: dV + kvOffset,
                         scratch: &scratch, h: h, kvHead: kvHead, T: T, H: H, Hkv: Hkv, D: D)
                 }
             }

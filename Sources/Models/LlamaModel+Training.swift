@@ -1,20 +1,36 @@
 import Kernels
 
-/// A batch of B sequences of T tokens. `targets[i]` is the token position i must predict (the
-/// next token), or -100 where no loss is taken (prompt, padding, the last position).
+/// Sequences laid end to end: B padded rows of T tokens, or examples packed without padding.
+/// `targets[i]` is the token position i must predict (the next token), or -100 where no loss is
+/// taken (prompt, padding, the last position of a sequence).
 public struct TrainingBatch: Sendable, Equatable {
     public let tokens: [Int]
     public let targets: [Int]
-    public let batchSize: Int
-    public let length: Int
+    /// Each sequence's positions in `tokens`, in order and covering it: attention stays within a
+    /// sequence and positions restart at each.
+    public let sequences: [Range<Int>]
+    /// Tokens that are not padding.
+    public let realTokens: Int
 
-    public init(tokens: [Int], targets: [Int], batchSize: Int, length: Int) {
-        precondition(tokens.count == batchSize * length && targets.count == tokens.count)
+    public init(tokens: [Int], targets: [Int], sequences: [Range<Int>], realTokens: Int? = nil) {
+        precondition(targets.count == tokens.count && sequences.first?.lowerBound ?? 0 == 0 && sequences.last?.upperBound ?? 0 == tokens.count)
+        precondition(zip(sequences, sequences.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
         self.tokens = tokens
         self.targets = targets
-        self.batchSize = batchSize
-        self.length = length
+        self.sequences = sequences
+        self.realTokens = realTokens ?? tokens.count
     }
+
+    /// B rows of `length` tokens.
+    public init(tokens: [Int], targets: [Int], batchSize: Int, length: Int, realTokens: Int? = nil) {
+        precondition(tokens.count == batchSize * length)
+        self.init(tokens: tokens, targets: targets, sequences: (0..<batchSize).map { ($0 * length)..<(($0 + 1) * length) }, realTokens: realTokens)
+    }
+
+    public var batchSize: Int { sequences.count }
+
+    /// Each token's position within its sequence.
+    var positions: [Int] { sequences.flatMap { range in range.indices.map { $0 - range.lowerBound } } }
 
     /// From Hugging Face's convention, `labels` aligned with `input_ids` (shifted inside the loss).
     public init(inputIds: [[Int]], labels: [[Int]]) {
@@ -80,12 +96,12 @@ extension LlamaModel {
         _ residual: inout [Float], _ batch: TrainingBatch, adapters: [LayerAdapters]?, saved: TrainingActivations?, layers: Range<Int>?
     ) {
         let config = config
-        let B = batch.batchSize, T = batch.length
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
-        let positions = (0..<(B * T)).map { $0 % T }
-        runLayers(&residual, rows: B * T, positions: positions, adapters: .shared(adapters), saving: saved, layers: layers) { _, saved, k, v, attnOut, q in
-            var probabilities = [Float](repeating: 0, count: B * H * T * T)
-            Attention.forward(sequences: q, k: k, v: v, out: &attnOut, probabilities: &probabilities, B: B, T: T, H: H, Hkv: Hkv, D: D)
+        let sequences = batch.sequences
+        runLayers(&residual, rows: batch.tokens.count, positions: batch.positions, adapters: .shared(adapters), saving: saved, layers: layers) {
+            _, saved, k, v, attnOut, q in
+            var probabilities = [Float](repeating: 0, count: Attention.probabilityCount(sequences, H: H))
+            Attention.forward(ranges: sequences, q: q, k: k, v: v, out: &attnOut, probabilities: &probabilities, H: H, Hkv: Hkv, D: D)
             saved?.pendingProbabilities = probabilities
         }
     }
@@ -158,10 +174,10 @@ extension LlamaModel {
         gradients: inout [LayerAdapters]
     ) {
         let config = config
-        let B = batch.batchSize, T = batch.length, N = B * T
+        let N = batch.tokens.count
         let C = config.hiddenSize, F = config.intermediateSize
         let H = config.numAttentionHeads, Hkv = config.numKeyValueHeads, D = config.headDim
-        let positions = (0..<N).map { $0 % T }
+        let positions = batch.positions
         var dResidual = dHidden
         var dSwiglu = [Float](repeating: 0, count: N * F)
         var dGate = dSwiglu, dUp = dSwiglu
@@ -230,8 +246,8 @@ extension LlamaModel {
             dK.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             dV.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             Attention.backward(
-                dOut: dAttnOut, q: act.q, k: act.k, v: act.v, probabilities: act.probabilities, dQ: &dQ, dK: &dK, dV: &dV,
-                B: B, T: T, H: H, Hkv: Hkv, D: D)
+                ranges: batch.sequences, dOut: dAttnOut, q: act.q, k: act.k, v: act.v, probabilities: act.probabilities, dQ: &dQ, dK: &dK, dV: &dV,
+                H: H, Hkv: Hkv, D: D)
             rope.backward(&dQ, positions: positions, T: N, heads: H)
             rope.backward(&dK, positions: positions, T: N, heads: Hkv)
             let needInput = l > 0

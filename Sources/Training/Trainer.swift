@@ -29,8 +29,8 @@ public final class Trainer {
         Memory.keepFreedPages()
         self.model = model
         self.options = options
-        self.train = Batcher(examples: train, batchSize: options.batchSize, seed: options.seed, padId: padId)
-        self.valid = valid.flatMap { $0.isEmpty ? nil : Batcher(examples: $0, batchSize: options.batchSize, seed: 0, padId: padId, shuffle: false) }
+        self.train = Batcher(examples: train, batchSize: options.batchSize, seed: options.seed, padId: padId, pack: options.packs)
+        self.valid = valid.flatMap { $0.isEmpty ? nil : Batcher(examples: $0, batchSize: options.batchSize, seed: 0, padId: padId, shuffle: false, pack: options.packs) }
         optimizer = AdamW(weightDecay: options.weightDecay)
         self.checkpointDirectory = checkpointDirectory
         self.baseModelName = baseModelName
@@ -66,13 +66,13 @@ public final class Trainer {
                     dropout: adapter.config.dropout, seed: options.seed &+ UInt64(step * 1000 + micro),
                     checkpointing: options.gradientCheckpointing, scratch: scratch)
                 windowLoss += loss
-                windowTokens += batch.tokens.count
+                windowTokens += batch.realTokens
             }
             windowCount += scored
             lastNorm = clip(&gradients)
             let rate = schedule.rate(at: step)
             applyAdamW(gradients, learningRate: rate)
-            report.trainedTokens += batches.reduce(0) { $0 + $1.tokens.count }
+            report.trainedTokens += batches.reduce(0) { $0 + $1.realTokens }
 
             if step % options.stepsPerReport == 0 || step == options.iterations {
                 let seconds = Date().timeIntervalSince(windowStart)

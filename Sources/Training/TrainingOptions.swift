@@ -21,12 +21,18 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var maskPrompt: Bool
     /// Keep only layer inputs and recompute the rest in backward (less memory, ~⅓ more compute).
     public var gradientCheckpointing: Bool
+    /// A batch's examples laid end to end without padding (attention and positions per
+    /// example), instead of rows padded to the longest; the same loss and gradients. Optional so
+    /// that reports and checkpoints written before it existed still read (nil: padded).
+    public var pack: Bool?
+
+    public var packs: Bool { pack ?? false }
 
     public init(
         iterations: Int = 300, batchSize: Int = 4, gradientAccumulation: Int = 1, maxSeqLength: Int = 256,
         learningRate: Float = 2e-4, schedule: LearningRateSchedule.Shape = .constant, warmupSteps: Int = 0,
         weightDecay: Float = 0, maxGradNorm: Float = 1, seed: UInt64 = 0, stepsPerReport: Int = 10, stepsPerEval: Int = 100,
-        validationBatches: Int = 0, saveEvery: Int = 0, maskPrompt: Bool = true, gradientCheckpointing: Bool = false
+        validationBatches: Int = 0, saveEvery: Int = 0, maskPrompt: Bool = true, gradientCheckpointing: Bool = false, pack: Bool = false
     ) {
         self.iterations = iterations
         self.batchSize = batchSize
@@ -44,6 +50,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         self.saveEvery = saveEvery
         self.maskPrompt = maskPrompt
         self.gradientCheckpointing = gradientCheckpointing
+        self.pack = pack ? true : nil
     }
 
     public var learningRateSchedule: LearningRateSchedule {

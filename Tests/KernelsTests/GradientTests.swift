@@ -87,6 +87,37 @@ struct GradientTests {
         expectClose(nv, FiniteDifference.dot(dV, dv), "attention dV")
     }
 
+    /// Sequences of different lengths end to end (a packed batch; 70 spans two causal blocks):
+    /// each equals that sequence run alone, and the backward agrees with finite differences.
+    @Test func attentionOverPackedSequences() {
+        let ranges = [0..<5, 5..<75, 75..<76, 76..<90], N = 90, H = 4, Hkv = 2, D = 8
+        let q = FiniteDifference.random(N * H * D, seed: 23), k = FiniteDifference.random(N * Hkv * D, seed: 24)
+        let v = FiniteDifference.random(N * Hkv * D, seed: 25), w = FiniteDifference.random(N * H * D, seed: 26)
+        func run(_ q: [Float], _ k: [Float], _ v: [Float]) -> (out: [Float], p: [Float]) {
+            var out = [Float](repeating: 0, count: N * H * D), p = [Float](repeating: 0, count: Attention.probabilityCount(ranges, H: H))
+            Attention.forward(ranges: ranges, q: q, k: k, v: v, out: &out, probabilities: &p, H: H, Hkv: Hkv, D: D)
+            return (out, p)
+        }
+        let (out, p) = run(q, k, v)
+        for range in ranges {
+            let T = range.count
+            var alone = [Float](repeating: 0, count: T * H * D), pAlone = [Float](repeating: 0, count: H * T * T)
+            Attention.forward(
+                sequences: Array(q[(range.lowerBound * H * D)..<(range.upperBound * H * D)]), k: Array(k[(range.lowerBound * Hkv * D)..<(range.upperBound * Hkv * D)]),
+                v: Array(v[(range.lowerBound * Hkv * D)..<(range.upperBound * Hkv * D)]), out: &alone, probabilities: &pAlone, B: 1, T: T, H: H, Hkv: Hkv, D: D)
+            #expect(Array(out[(range.lowerBound * H * D)..<(range.upperBound * H * D)]) == alone, "sequence \(range)")
+        }
+        func f(_ q: [Float], _ k: [Float], _ v: [Float]) -> Double { FiniteDifference.weightedSum(run(q, k, v).out, w) }
+        var dQ = [Float](repeating: 0, count: q.count), dK = [Float](repeating: 0, count: k.count), dV = dK
+        Attention.backward(ranges: ranges, dOut: w, q: q, k: k, v: v, probabilities: p, dQ: &dQ, dK: &dK, dV: &dV, H: H, Hkv: Hkv, D: D)
+        let (nq, dq) = FiniteDifference.directional(q, seed: 27) { f($0, k, v) }
+        expectClose(nq, FiniteDifference.dot(dQ, dq), "packed attention dQ")
+        let (nk, dk) = FiniteDifference.directional(k, seed: 28) { f(q, $0, v) }
+        expectClose(nk, FiniteDifference.dot(dK, dk), "packed attention dK")
+        let (nv, dv) = FiniteDifference.directional(v, seed: 29) { f(q, k, $0) }
+        expectClose(nv, FiniteDifference.dot(dV, dv), "packed attention dV")
+    }
+
     /// T = 300: three row blocks of `LowRank.block`, the last one partial.
     @Test(arguments: [3, 300])
     func lowRank(T: Int) {

@@ -49,6 +49,43 @@ struct ModelGradientTests {
         #expect(FiniteDifference.relativeDifference(numeric, analytic) < Self.tolerance, "numeric \(numeric) analytic \(analytic)")
     }
 
+    /// `--pack`: examples of different lengths laid end to end (attention within each, positions
+    /// restarting) give the padded batch's loss and gradients, with checkpointing too, and the
+    /// packed gradients agree with finite differences of the packed loss.
+    @Test func packedBatchesEqualPaddedOnes() throws {
+        let model = LlamaModel(weights: TinyLlama.random(seed: 54))
+        var adapter = LoRAAdapter.initialized(LoRAConfig(rank: 2, alpha: 4, targets: LayerTensor.projections), for: model.config, seed: 55)
+        adapter.layers = Self.unflatten(FiniteDifference.random(Self.flatten(adapter.layers).count, seed: 56, range: 0.3), like: adapter.layers)
+        var random = SeededRandom(seed: 57)
+        let examples = [7, 19, 3, 70, 12].map { n in
+            Example(tokens: (0..<n).map { _ in Int(random.nextDouble() * 64) }, trained: (0..<n).map { $0 >= n / 3 })
+        }
+        let padded = Batcher(examples: examples, batchSize: 5, seed: 0, padId: 0, shuffle: false).sequentialBatches()[0]
+        let packed = Batcher(examples: examples, batchSize: 5, seed: 0, padId: 0, shuffle: false, pack: true).sequentialBatches()[0]
+        #expect(packed.tokens.count == 111 && padded.tokens.count == 5 * 70 && packed.realTokens == 111 && padded.realTokens == 111)
+        #expect(packed.scoredCount == padded.scoredCount && packed.sequences.map(\.count) == [7, 19, 3, 70, 12])
+
+        var fromPadded = adapter.layers.map { $0.zeros() }, fromPacked = fromPadded, checkpointed = fromPadded
+        let paddedLoss = try model.lossAndGradients(padded, adapters: adapter.layers, gradients: &fromPadded, gradientScale: 0.01)
+        let packedLoss = try model.lossAndGradients(packed, adapters: adapter.layers, gradients: &fromPacked, gradientScale: 0.01)
+        let checkpointedLoss = try model.lossAndGradients(packed, adapters: adapter.layers, gradients: &checkpointed, gradientScale: 0.01, checkpointing: true)
+        #expect(abs(packedLoss - paddedLoss) / paddedLoss < 1e-6, "packed \(packedLoss) padded \(paddedLoss)")
+        #expect(checkpointedLoss == packedLoss && checkpointed == fromPacked)
+        let (a, b) = (Self.flatten(fromPacked), Self.flatten(fromPadded))
+        let difference = zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
+        let norm = b.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+        #expect(norm > 0 && difference / norm < 1e-5, "gradients differ by \(difference / norm) relative")
+
+        let count = Float(packed.scoredCount)
+        var gradients = adapter.layers.map { $0.zeros() }
+        _ = try model.lossAndGradients(packed, adapters: adapter.layers, gradients: &gradients, gradientScale: 1 / count)
+        let (numeric, direction) = try FiniteDifference.directional(Self.flatten(adapter.layers), seed: 58) { values in
+            try model.loss(packed, adapters: Self.unflatten(values, like: adapter.layers)) / Double(count)
+        }
+        let analytic = FiniteDifference.dot(Self.flatten(gradients), direction)
+        #expect(FiniteDifference.relativeDifference(numeric, analytic) < Self.tolerance, "numeric \(numeric) analytic \(analytic)")
+    }
+
     /// Recomputing each layer from its input gives exactly the gradients of keeping everything,
     /// dropout masks included.
     @Test func checkpointingGivesIdenticalGradients() throws {

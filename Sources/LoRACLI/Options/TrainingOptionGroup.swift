@@ -51,6 +51,9 @@ struct TrainingOptionGroup: ParsableArguments {
     @Flag(name: .long, help: "Activation checkpointing: keep only layer inputs, recompute in backward (less memory, slower).")
     var gradCheckpoint = false
 
+    @Flag(name: .long, help: "Pack each batch's examples end to end instead of padding rows to the longest (same loss and gradients, no compute on padding).")
+    var pack = false
+
     func validate() throws {
         for (name, value) in [("--iters", iters), ("--batch-size", batchSize), ("--grad-accumulation-steps", gradAccumulationSteps),
                               ("--max-seq-length", maxSeqLength), ("--steps-per-report", stepsPerReport)] where value < 1 {
@@ -69,7 +72,7 @@ struct TrainingOptionGroup: ParsableArguments {
             iterations: iters, batchSize: batchSize, gradientAccumulation: gradAccumulationSteps, maxSeqLength: maxSeqLength,
             learningRate: learningRate, schedule: lrSchedule, warmupSteps: warmup, weightDecay: weightDecay, maxGradNorm: maxGradNorm,
             seed: seed, stepsPerReport: stepsPerReport, stepsPerEval: stepsPerEval, validationBatches: valBatches,
-            saveEvery: saveEvery, maskPrompt: maskPrompt, gradientCheckpointing: gradCheckpoint)
+            saveEvery: saveEvery, maskPrompt: maskPrompt, gradientCheckpointing: gradCheckpoint, pack: pack)
     }
 }
 
