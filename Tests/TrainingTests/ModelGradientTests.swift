@@ -39,14 +39,27 @@ struct ModelGradientTests {
         adapter.layers = Self.unflatten(FiniteDifference.random(Self.flatten(adapter.layers).count, seed: 42, range: 0.3), like: adapter.layers)
         let batch = TrainingBatch(
             inputIds: [[1, 5, 9, 12, 40, 3], [7, 7, 2, 60, 33, 0]], labels: [[-100, -100, 9, 12, 40, 3], [7, 7, 2, 60, 33, -100]])
+        try Self.expectGradientsMatchFiniteDifferences(model, adapter.layers, batch, seed: 43)
+    }
+
+    /// The analytic LoRA gradient of the mean loss against a directional finite difference.
+    static func expectGradientsMatchFiniteDifferences(_ model: LlamaModel, _ layers: [LayerAdapters], _ batch: TrainingBatch, seed: UInt64) throws {
         let count = Float(batch.scoredCount)
-        var gradients = adapter.layers.map { $0.zeros() }
-        _ = try model.lossAndGradients(batch, adapters: adapter.layers, gradients: &gradients, gradientScale: 1 / count)
-        let (numeric, direction) = try FiniteDifference.directional(Self.flatten(adapter.layers), seed: 43) { values in
-            try model.loss(batch, adapters: Self.unflatten(values, like: adapter.layers)) / Double(count)
+        var gradients = layers.map { $0.zeros() }
+        _ = try model.lossAndGradients(batch, adapters: layers, gradients: &gradients, gradientScale: 1 / count)
+        let (numeric, direction) = try FiniteDifference.directional(flatten(layers), seed: seed) { values in
+            try model.loss(batch, adapters: unflatten(values, like: layers)) / Double(count)
         }
-        let analytic = FiniteDifference.dot(Self.flatten(gradients), direction)
-        #expect(FiniteDifference.relativeDifference(numeric, analytic) < Self.tolerance, "numeric \(numeric) analytic \(analytic)")
+        let analytic = FiniteDifference.dot(flatten(gradients), direction)
+        #expect(FiniteDifference.relativeDifference(numeric, analytic) < tolerance, "numeric \(numeric) analytic \(analytic)")
+    }
+
+    /// ‖a − b‖ / ‖b‖ over flattened gradients, and ‖b‖.
+    static func relativeDistance(_ a: [LayerAdapters], _ b: [LayerAdapters]) -> (relative: Double, norm: Double) {
+        let (x, y) = (flatten(a), flatten(b))
+        let difference = zip(x, y).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
+        let norm = y.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+        return (difference / norm, norm)
     }
 
     /// `--pack`: examples of different lengths laid end to end (attention within each, positions
@@ -75,19 +88,10 @@ struct ModelGradientTests {
         }
         #expect(abs(packedLoss - paddedLoss) / paddedLoss < 1e-6, "packed \(packedLoss) padded \(paddedLoss)")
         #expect(checkpointedLoss == packedLoss && checkpointed == fromPacked)
-        let (a, b) = (Self.flatten(fromPacked), Self.flatten(fromPadded))
-        let difference = zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
-        let norm = b.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
-        #expect(norm > 0 && difference / norm < 1e-5, "gradients differ by \(difference / norm) relative")
+        let (relative, norm) = Self.relativeDistance(fromPacked, fromPadded)
+        #expect(norm > 0 && relative < 1e-5, "gradients differ by \(relative) relative")
 
-        let count = Float(packed.scoredCount)
-        var gradients = adapter.layers.map { $0.zeros() }
-        _ = try model.lossAndGradients(packed, adapters: adapter.layers, gradients: &gradients, gradientScale: 1 / count)
-        let (numeric, direction) = try FiniteDifference.directional(Self.flatten(adapter.layers), seed: 58) { values in
-            try model.loss(packed, adapters: Self.unflatten(values, like: adapter.layers)) / Double(count)
-        }
-        let analytic = FiniteDifference.dot(Self.flatten(gradients), direction)
-        #expect(FiniteDifference.relativeDifference(numeric, analytic) < Self.tolerance, "numeric \(numeric) analytic \(analytic)")
+        try Self.expectGradientsMatchFiniteDifferences(model, adapter.layers, packed, seed: 58)
     }
 
     /// Recomputing each layer from its input gives exactly the gradients of keeping everything,
@@ -143,10 +147,8 @@ struct ModelGradientTests {
                 TrainingBatch(inputIds: [sequence], labels: [sequence]), adapters: adapter.layers, gradients: &alone, gradientScale: 0.01)
         }
         #expect(abs(freshLoss - aloneLoss) / aloneLoss < 1e-6, "loss \(freshLoss) vs \(aloneLoss) summed over sequences")
-        let (together, separately) = (Self.flatten(fresh), Self.flatten(alone))
-        let difference = zip(together, separately).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
-        let norm = separately.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
-        #expect(norm > 0 && difference / norm < 1e-5, "gradients differ by \(difference / norm) relative")
+        let (relative, norm) = Self.relativeDistance(fresh, alone)
+        #expect(norm > 0 && relative < 1e-5, "gradients differ by \(relative) relative")
     }
 
     @Test func dropoutZeroEqualsNoDropoutAndDropoutChangesTheLoss() throws {

@@ -59,8 +59,6 @@ struct GenerateCommand: ParsableCommand {
         let source = isInline ? "--json-schema" : jsonSchema
         do {
             return try JSONGrammar(schema: try JSONValue.parse(bytes))
-        } catch let error as JSONValue.ParseError {
-            throw ValidationError("\(source): \(error)")
         } catch {
             throw ValidationError("\(source): \(error)")
         }
